@@ -1,0 +1,1 @@
+"""The ``radlens`` command line: one module per subcommand, wired together in `main`."""

@@ -1,0 +1,294 @@
+"""The typed result schema: the contract between every part of radlens.
+
+All results are frozen dataclasses. `radlens.schema_json` turns any of them into JSON and back
+without loss (`to_json` / `from_json`).
+
+Conventions used throughout
+---------------------------
+Pixels
+    `Image.pixels` is a float32 array of shape (rows, columns) with values in [0, 1]:
+    0 is the darkest display value (air on a radiograph), 1 the brightest (bone, metal), after the
+    DICOM Modality LUT, VOI LUT / window and MONOCHROME1 inversion have been applied. See
+    `radlens.io` for the exact mapping of every input format.
+Image coordinates
+    Every position refers to the loaded image's own pixel grid, which is the original file's grid
+    (radlens never resizes at load). ``x`` is the column and grows to the right, ``y`` is the row
+    and grows downwards; the origin (0, 0) is the top-left corner of the top-left pixel, so pixel
+    (row r, column c) covers [c, c+1) x [r, r+1). On a PA/AP chest radiograph in standard display
+    the patient's right is on the image's left.
+Masks and heatmaps
+    2-D arrays covering the whole image. A mask is boolean; a heatmap is float in [0, 1]. When
+    their shape differs from the image's (a heatmap at model resolution), they are stretched over
+    the whole image: array cell (i, j) of an (h, w) array covers image columns
+    [j*W/w, (j+1)*W/w) and rows [i*H/h, (i+1)*H/h).
+Probabilities
+    Calibrated probabilities in [0, 1].
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import uuid
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import numpy as np
+
+SCHEMA_VERSION = "1"
+
+
+class Severity(StrEnum):
+    """How serious a QC result is. FATAL stops interpretation; WARNING travels with the result."""
+
+    INFO = "info"
+    WARNING = "warning"
+    FATAL = "fatal"
+
+
+class Call(StrEnum):
+    """The decision made about one finding."""
+
+    POSITIVE = "positive"
+    NEGATIVE = "negative"
+    UNCERTAIN = "uncertain"
+
+    @classmethod
+    def from_probability(cls, probability: float, threshold: float,
+                         uncertain_from: float | None = None) -> Call:
+        """Call a finding from its probability.
+
+        positive when ``probability >= threshold``; uncertain when `uncertain_from` is given and
+        ``uncertain_from <= probability < threshold``; negative otherwise. All values in [0, 1].
+        """
+        if probability >= threshold:
+            return cls.POSITIVE
+        if uncertain_from is not None and probability >= uncertain_from:
+            return cls.UNCERTAIN
+        return cls.NEGATIVE
+
+
+class RegionKind(StrEnum):
+    """What a `Region` describes."""
+
+    LUNG = "lung"            # segmented lung (mask and box)
+    ZONE = "zone"            # one of the six lung zones
+    FINDING = "finding"      # where a finding lies (heatmap, mask, box)
+
+
+@dataclass(frozen=True)
+class ImageMeta:
+    """What is known about an input image besides its pixels.
+
+    `width` and `height` are in pixels of the loaded image. `pixel_spacing_mm` is (row spacing,
+    column spacing) in millimetres when the file records it (DICOM PixelSpacing or
+    ImagerPixelSpacing). `patient_age_years` and `patient_sex` ("M", "F", "O") come from DICOM
+    when present. `source` is the path as given by the caller.
+    """
+
+    source: str
+    format: str  # "dicom", "png", "jpeg", "tiff", "nifti", "array"
+    width: int
+    height: int
+    modality: str | None = None
+    view_position: str | None = None
+    photometric_interpretation: str | None = None
+    pixel_spacing_mm: tuple[float, float] | None = None
+    bits_stored: int | None = None
+    number_of_frames: int = 1
+    patient_age_years: float | None = None
+    patient_sex: str | None = None
+    study_instance_uid: str | None = None
+    series_instance_uid: str | None = None
+    sop_instance_uid: str | None = None
+    transfer_syntax_uid: str | None = None
+    intensity_window: str | None = None  # how pixels were mapped to [0, 1], e.g. "voi-window"
+
+
+@dataclass(frozen=True, eq=False)
+class Image:
+    """A loaded image: float32 pixels of shape (height, width) in [0, 1] (see module docstring)."""
+
+    pixels: np.ndarray
+    meta: ImageMeta
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Image):
+            return NotImplemented
+        return self.meta == other.meta and np.array_equal(self.pixels, other.pixels)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class QCIssue:
+    """One input-quality result: a stable machine `code`, its `severity`, a sentence for people."""
+
+    code: str
+    severity: Severity
+    message: str
+
+
+@dataclass(frozen=True)
+class QCReport:
+    """All QC results for one image. `passed` is False when any issue is fatal."""
+
+    issues: tuple[QCIssue, ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        return not any(i.severity is Severity.FATAL for i in self.issues)
+
+    @property
+    def fatal(self) -> tuple[QCIssue, ...]:
+        return tuple(i for i in self.issues if i.severity is Severity.FATAL)
+
+    @property
+    def warnings(self) -> tuple[QCIssue, ...]:
+        return tuple(i for i in self.issues if i.severity is Severity.WARNING)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One finding as judged by one model.
+
+    `probability` is calibrated, in [0, 1]. `threshold` is the operating threshold at or above
+    which the call is positive; `uncertain_from` (optional) the lower threshold at or above which
+    it is uncertain. `region_ids` point at `Region.id` values in the same `Interpretation`.
+    """
+
+    label: str
+    probability: float
+    threshold: float
+    call: Call
+    model: str
+    uncertain_from: float | None = None
+    region_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Box:
+    """An axis-aligned box in image coordinates (pixels, see module docstring); x0<=x1, y0<=y1."""
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+    @property
+    def area(self) -> float:
+        return max(0.0, self.x1 - self.x0) * max(0.0, self.y1 - self.y0)
+
+    def iou(self, other: Box) -> float:
+        """Intersection over union with `other`, in [0, 1] (0 when both are empty)."""
+        ix = max(0.0, min(self.x1, other.x1) - max(self.x0, other.x0))
+        iy = max(0.0, min(self.y1, other.y1) - max(self.y0, other.y0))
+        inter = ix * iy
+        union = self.area + other.area - inter
+        return inter / union if union > 0 else 0.0
+
+
+@dataclass(frozen=True, eq=False)
+class Region:
+    """A place on the image: a lung, a lung zone, or where a finding lies.
+
+    `side` is the patient's side ("right", "left") or None. `zones` lists (zone name, fraction of
+    the region's heatmap mass in that zone); zone names are like "right upper". `mask` (bool) and
+    `heatmap` (float in [0, 1]) follow the array convention in the module docstring.
+    """
+
+    id: str
+    kind: RegionKind
+    label: str
+    box: Box | None = None
+    mask: np.ndarray | None = None
+    heatmap: np.ndarray | None = None
+    side: str | None = None
+    zones: tuple[tuple[str, float], ...] = ()
+    score: float | None = None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Region):
+            return NotImplemented
+
+        def same(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+            if a is None or b is None:
+                return a is b
+            return a.dtype == b.dtype and np.array_equal(a, b)
+
+        return (
+            (self.id, self.kind, self.label, self.box, self.side, self.zones, self.score)
+            == (other.id, other.kind, other.label, other.box, other.side, other.zones,
+                other.score)
+            and same(self.mask, other.mask) and same(self.heatmap, other.heatmap)
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One report sentence and the evidence it rests on (finding labels and region ids)."""
+
+    text: str
+    section: str  # "findings" or "impression"
+    finding_labels: tuple[str, ...] = ()
+    region_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Report:
+    """A draft report made of grounded sentences, with what produced it."""
+
+    sentences: tuple[Sentence, ...] = ()
+    generator: str = ""
+    thresholds: tuple[tuple[str, float], ...] = ()
+
+    def section_text(self, section: str) -> str:
+        """The sentences of one section joined by spaces ("" when it has none)."""
+        return " ".join(s.text for s in self.sentences if s.section == section)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Which model produced part of a result: its registry name, version and weights digest."""
+
+    name: str
+    version: str
+    task: str
+    sha256: str = ""
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class Interpretation:
+    """Everything radlens concluded about one image: the single serialisable result.
+
+    `notes` carries plain-language remarks for the reader, such as that no model is installed.
+    """
+
+    image: ImageMeta
+    qc: QCReport
+    findings: tuple[Finding, ...] = ()
+    regions: tuple[Region, ...] = ()
+    report: Report | None = None
+    models: tuple[ModelInfo, ...] = ()
+    notes: tuple[str, ...] = ()
+    radlens_version: str = ""
+    id: str = field(default_factory=_new_id)
+    created: str = field(default_factory=_now)
+    schema_version: str = SCHEMA_VERSION
+
+    def finding(self, label: str) -> Finding | None:
+        """The finding with this label, or None."""
+        return next((f for f in self.findings if f.label == label), None)
+
+    def region(self, region_id: str) -> Region | None:
+        """The region with this id, or None."""
+        return next((r for r in self.regions if r.id == region_id), None)
