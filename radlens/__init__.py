@@ -5,6 +5,7 @@ The public API, imported lazily so that ``import radlens`` stays light:
 - ``radlens.load_image(path) -> Image``: pixels (float32, [0, 1], air dark) plus metadata.
 - ``radlens.check(image) -> QCReport``: the input-quality gate.
 - ``radlens.read(path_or_image) -> Interpretation``: load, check and interpret one image.
+- ``radlens.label(texts) -> list[LabelRecord]``: finding labels, with evidence, from report text.
 
 The result types live in `radlens.schema`; JSON in `radlens.schema_json`.
 """
@@ -20,6 +21,7 @@ _LAZY = {
     "load_image": "radlens.io",
     "check": "radlens.io.qc",
     "read": "radlens.pipeline",
+    "label": "radlens.text.labeler",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -292,3 +292,47 @@ class Interpretation:
     def region(self, region_id: str) -> Region | None:
         """The region with this id, or None."""
         return next((r for r in self.regions if r.id == region_id), None)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Why a report was given one label value: the text span and the rule that produced it.
+
+    `start` and `end` are character offsets into the original report text (end exclusive) of the
+    mention; `sentence_start`/`sentence_end` delimit the sentence containing it. `value` is 1
+    (positive), 0 (negative) or -1 (uncertain). `rule` names the rule file and entry that fired.
+    """
+
+    label: str
+    value: int
+    start: int
+    end: int
+    sentence_start: int
+    sentence_end: int
+    section: str | None
+    rule: str
+
+
+@dataclass(frozen=True)
+class LabelRecord:
+    """Labels extracted from one report text, in a vocabulary's order, with their evidence.
+
+    `labels` pairs every label of `vocabulary` with 1, 0, -1 or None (not mentioned), following
+    the CheXpert convention.
+    """
+
+    id: str
+    vocabulary: str
+    labels: tuple[tuple[str, int | None], ...]
+    evidence: tuple[Evidence, ...] = ()
+
+    def value(self, label: str) -> int | None:
+        """The value of `label` (1, 0, -1 or None); KeyError when not in the vocabulary."""
+        for name, value in self.labels:
+            if name == label:
+                return value
+        raise KeyError(label)
+
+    def as_dict(self) -> dict[str, int | None]:
+        """label -> value, in vocabulary order."""
+        return dict(self.labels)

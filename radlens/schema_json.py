@@ -70,7 +70,7 @@ def _convert(value: Any, hint: Any, array_dir: Path | None, where: str) -> Any:
         if len(args) != len(value):
             raise DataError(f"{where}: expected {len(args)} items, got {len(value)}")
         return tuple(_convert(v, a, array_dir, f"{where}[{i}]")
-                     for i, (v, a) in enumerate(zip(args, value, strict=True)))
+                     for i, (v, a) in enumerate(zip(value, args, strict=True)))
     if hint is np.ndarray:
         return decode_array(value, array_dir)
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
