@@ -1,0 +1,1 @@
+"""Neural networks and their registry: backbones, the finding classifier, Grad-CAM."""

@@ -1,0 +1,213 @@
+"""Loading the labeller's rules: tab-separated data files, compiled once per vocabulary.
+
+Every rule file (the packaged ones in ``radlens/text/rules/`` and a user's extra file) has the same
+format: one rule per line, tab-separated columns ``kind``, ``target``, ``pattern`` and an optional
+``value``; ``#`` starts a comment line; blank lines are ignored. Kinds:
+
+``mention``      target = a label; the pattern mentions it. Optional value ``0``/``1``/``-1`` fixes
+                 the mention's value whatever its context (e.g. "heart size is normal" -> 0).
+``exclude``      target = a label; text matching the pattern is not a mention of that label.
+``abnormal``     target ``*``; another abnormality: when affirmed or uncertain, "No Finding" is
+                 not positive.
+``negation``     target ``pre`` (trigger before the mention), ``post`` (after) or ``both``.
+``uncertainty``  same targets as negation.
+``pseudo``       target ``*``; looks like a trigger but is not one ("no change").
+``terminate``    target ``*``; ends a trigger's scope ("but", "however").
+``section``      target = section name; the pattern is a header; value ``yes``/``no`` says
+                 whether the section is labelled.
+
+Patterns are Python regular expressions, matched case-insensitively as whole words (the loader
+adds word boundaries); a space matches any run of whitespace.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+from radlens import vocab as _vocab
+from radlens.errors import DataError
+
+KINDS = ("mention", "exclude", "abnormal", "negation", "uncertainty", "pseudo", "terminate",
+         "section")
+DIRECTIONS = ("pre", "post", "both")
+PACKAGED_COMMON = ("context.tsv", "sections.tsv")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One line of a rule file. `name` is ``<file>:<line>``, used as evidence."""
+
+    kind: str
+    target: str
+    pattern: str
+    value: str
+    name: str
+
+
+@dataclass(frozen=True)
+class MentionRule:
+    """A compiled mention (or exclusion) rule for one label."""
+
+    label: str
+    regex: re.Pattern[str]
+    value: int | None
+    name: str
+    pattern: str
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """All compiled rules for one vocabulary.
+
+    `mentions` / `excludes`: per-label compiled rules; `abnormal`: No-Finding blockers;
+    `triggers`: one combined regex whose named groups ``t<i>`` index `trigger_info`
+    (kind, direction, rule name, pattern); `sections`: header regex with groups ``s<i>`` indexing
+    `section_info` (name, labelled).
+    """
+
+    vocabulary: str
+    labels: tuple[str, ...]
+    mentions: tuple[MentionRule, ...]
+    excludes: dict[str, tuple[re.Pattern[str], ...]]
+    abnormal: tuple[MentionRule, ...]
+    triggers: re.Pattern[str]
+    trigger_info: tuple[tuple[str, str, str, str], ...]
+    sections: re.Pattern[str]
+    section_info: tuple[tuple[str, bool], ...]
+    label_regexes: dict[str, re.Pattern[str]] = field(default_factory=dict)
+
+
+def _word_regex(pattern: str) -> str:
+    body = re.sub(r"(?<!\\) ", r"\\s+", pattern.strip())
+    return rf"(?<!\w)(?:{body})(?!\w)"
+
+
+def parse_rules(text: str, source: str) -> list[Rule]:
+    """Parse rule-file text (see module docstring); `DataError` naming `source` when malformed."""
+    rules: list[Rule] = []
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.rstrip("\r\n")
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        cols = line.split("\t")
+        if len(cols) < 3 or len(cols) > 4:
+            raise DataError(f"line {lineno}: expected 3 or 4 tab-separated columns "
+                            f"(kind, target, pattern[, value]), got {len(cols)}", source)
+        kind, target, pattern = (c.strip() for c in cols[:3])
+        value = cols[3].strip() if len(cols) == 4 else ""
+        if kind not in KINDS:
+            raise DataError(f"line {lineno}: unknown rule kind {kind!r}; "
+                            f"expected one of {', '.join(KINDS)}", source)
+        if kind in ("negation", "uncertainty") and target not in DIRECTIONS:
+            raise DataError(f"line {lineno}: {kind} target must be pre, post or both, "
+                            f"not {target!r}", source)
+        if kind == "mention" and value not in ("", "0", "1", "-1"):
+            raise DataError(f"line {lineno}: mention value must be 0, 1 or -1", source)
+        try:
+            re.compile(_word_regex(pattern))
+        except re.error as exc:
+            raise DataError(f"line {lineno}: bad regular expression {pattern!r}: {exc}",
+                            source) from None
+        rules.append(Rule(kind, target, pattern, value, f"{Path(source).name}:{lineno}"))
+    return rules
+
+
+def _packaged(name: str) -> list[Rule]:
+    text = resources.files("radlens.text.rules").joinpath(name).read_text("utf-8")
+    return parse_rules(text, name)
+
+
+def _read_extra(path: str | Path) -> list[Rule]:
+    p = Path(path)
+    try:
+        text = p.read_text("utf-8")
+    except FileNotFoundError:
+        raise DataError("rule file not found", p) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read rule file: {exc}", p) from None
+    return parse_rules(text, str(p))
+
+
+def _label_for(target: str, vocabulary: str, source: str) -> str | None:
+    """Resolve a rule's label in `vocabulary`; None when it belongs to another vocabulary."""
+    if ":" in target:
+        voc, target = target.split(":", 1)
+        if _vocab.get(voc).name != vocabulary:
+            return None
+    try:
+        return _vocab.canonical(target, vocabulary)
+    except DataError:
+        try:
+            _vocab.canonical(target)
+        except DataError:
+            raise DataError(f"rule {source}: unknown label {target!r}", source) from None
+        return None
+
+
+def compile_rules(rules: list[Rule], vocabulary: str) -> RuleSet:
+    """Compile parsed rules for `vocabulary` ("chexpert14" or "nih14")."""
+    voc = _vocab.get(vocabulary)
+    flags = re.IGNORECASE
+    mentions: list[MentionRule] = []
+    excludes: dict[str, list[re.Pattern[str]]] = {}
+    abnormal: list[MentionRule] = []
+    trig: list[Rule] = []
+    sects: list[Rule] = []
+    for r in rules:
+        if r.kind in ("mention", "exclude"):
+            lab = _label_for(r.target, voc.name, r.name)
+            if lab is None:
+                continue
+            rx = re.compile(_word_regex(r.pattern), flags)
+            if r.kind == "mention":
+                mentions.append(MentionRule(lab, rx, int(r.value) if r.value else None,
+                                            r.name, r.pattern))
+            else:
+                excludes.setdefault(lab, []).append(rx)
+        elif r.kind == "abnormal":
+            abnormal.append(MentionRule("*", re.compile(_word_regex(r.pattern), flags), None,
+                                        r.name, r.pattern))
+        elif r.kind == "section":
+            sects.append(r)
+        else:
+            trig.append(r)
+    # Longer patterns first, so that at one position the longest trigger wins.
+    trig.sort(key=lambda r: -len(r.pattern))
+    trig_rx = "|".join(f"(?P<t{i}>{_word_regex(r.pattern)})" for i, r in enumerate(trig))
+    sect_alts = "|".join(f"(?P<s{i}>{r.pattern.replace(' ', r'[ \t]+')})"
+                         for i, r in enumerate(sects))
+    sect_rx = (rf"(?:^|(?<=[\n.;]))[ \t]*(?:{sect_alts})[ \t]*(?::|[ \t]*\n)") if sects else "(?!)"
+    by_label: dict[str, list[str]] = {}
+    for m in mentions:
+        by_label.setdefault(m.label, []).append(m.regex.pattern)
+    return RuleSet(
+        vocabulary=voc.name,
+        labels=voc.labels,
+        mentions=tuple(mentions),
+        excludes={k: tuple(v) for k, v in excludes.items()},
+        abnormal=tuple(abnormal),
+        triggers=re.compile(trig_rx or "(?!)", flags),
+        trigger_info=tuple((r.kind, r.target, r.name, r.pattern) for r in trig),
+        sections=re.compile(sect_rx, flags | re.MULTILINE),
+        section_info=tuple((r.target.lower(), r.value.lower() != "no") for r in sects),
+        label_regexes={k: re.compile("|".join(v), flags) for k, v in by_label.items()},
+    )
+
+
+@cache
+def load_rules(vocabulary: str = "chexpert14", extra: str | None = None) -> RuleSet:
+    """The packaged rules for `vocabulary`, plus the rules in file `extra` when given.
+
+    Cached per (vocabulary, extra path). `DataError` (naming the file) for a bad rule file.
+    """
+    name = _vocab.get(vocabulary).name
+    rules: list[Rule] = []
+    for f in (*PACKAGED_COMMON, f"mentions_{name}.tsv"):
+        rules.extend(_packaged(f))
+    if extra is not None:
+        rules.extend(_read_extra(extra))
+    return compile_rules(rules, name)

@@ -1,0 +1,1 @@
+"""Rule data files of the report labeller (tab-separated; see docs/labeller.md)."""
