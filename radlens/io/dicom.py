@@ -148,9 +148,11 @@ def load_dicom(path: Path, max_pixels: int, force: bool = False) -> Image:
     """
     ds = _read_dataset(path, force)
     if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
+        if "Rows" in ds or "Columns" in ds or len(ds) == 0:
+            raise DecodeError("DICOM image has no complete pixel data (truncated file?)", path)
         kind = _text(ds, "Modality") or "unknown modality"
-        raise UnsupportedFormatError(f"DICOM object has no pixel data ({kind}; e.g. a report)",
-                                     path)
+        raise UnsupportedFormatError(
+            f"DICOM object holds no image ({kind}; e.g. a report or presentation state)", path)
     rows, cols, frames, samples = _geometry(ds, path, max_pixels)
     arr = _decode_first_frame(ds, path, frames)
     photometric = _text(ds, "PhotometricInterpretation") or "MONOCHROME2"

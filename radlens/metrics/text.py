@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 
 import numpy as np
 
@@ -26,9 +26,14 @@ MAX_ORDER = 4
 
 # --- tokenisers -----------------------------------------------------------------------------
 
-# mteval-v13a tokenisation, as sacrebleu's Tokenizer13a + TokenizerRegexp.
+# mteval-v13a tokenisation, as sacrebleu's Tokenizer13a + TokenizerRegexp. Rule 1 (spaces around
+# every character of one class) is a character translation; rules 2-4 only differ from "spaces
+# around every '.' and ','" when the line holds a digit, so digit-free lines need no regex.
+_13A_CLASS = ("{|}~" + "[\\]^_`" + " !\"#$%&" + "()*+" + ":;<=>?@" + "/")
+_13A_RULE1 = str.maketrans({c: f" {c} " for c in _13A_CLASS})
+_13A_NO_DIGIT = str.maketrans({c: f" {c} " for c in _13A_CLASS + ".,"})
+_13A_DIGIT = re.compile(r"[0-9]")
 _13A_RULES = (
-    (re.compile(r"([\{-\~\[-\` -\&\(-\+\:-\@\/])"), r" \1 "),
     (re.compile(r"([^0-9])([\.,])"), r"\1 \2 "),
     (re.compile(r"([\.,])([^0-9])"), r" \1 \2"),
     (re.compile(r"([0-9])(-)"), r"\1 \2 "),
@@ -44,7 +49,9 @@ def tokenize_13a(text: str, lowercase: bool = False) -> list[str]:
     if "&" in line:
         line = (line.replace("&quot;", '"').replace("&amp;", "&").replace("&lt;", "<")
                 .replace("&gt;", ">"))
-    line = f" {line} "
+    if _13A_DIGIT.search(line) is None:
+        return line.translate(_13A_NO_DIGIT).split()
+    line = f" {line} ".translate(_13A_RULE1)
     for pattern, repl in _13A_RULES:
         line = pattern.sub(repl, line)
     return line.split()
@@ -66,10 +73,20 @@ def tokenize_rouge(text: str) -> list[str]:
 
 # --- BLEU -----------------------------------------------------------------------------------
 
-def _ngram_counts(tokens: Sequence[str], n: int) -> Counter[tuple[str, ...]]:
+def _ngrams(tokens: Sequence[str], n: int) -> Iterable[Hashable]:
     if n == 1:
-        return Counter(zip(tokens, strict=False))
-    return Counter(zip(*[tokens[i:] for i in range(n)], strict=False))
+        return tokens
+    return zip(*[tokens[i:] for i in range(n)], strict=False)
+
+
+def _matches(hyp: Sequence[str], ref: Sequence[str], n: int, count: int) -> int:
+    """Clipped n-gram matches of `hyp` against `ref` (`count`: number of hyp n-grams)."""
+    h_set = set(_ngrams(hyp, n))
+    if len(h_set) == count:  # no repeated hyp n-gram: each match counts once
+        return len(h_set.intersection(_ngrams(ref, n)))
+    h = Counter(_ngrams(hyp, n))
+    r = Counter(_ngrams(ref, n))
+    return sum(min(c, r[g]) for g, c in h.items() if g in r)
 
 
 def bleu_stats(hyp: Sequence[str], ref: Sequence[str], max_order: int = MAX_ORDER) -> list[int]:
@@ -77,13 +94,10 @@ def bleu_stats(hyp: Sequence[str], ref: Sequence[str], max_order: int = MAX_ORDE
     ``[hyp_len, ref_len, correct_1..correct_N, total_1..total_N]`` (N = `max_order`)."""
     correct = [0] * max_order
     total = [0] * max_order
-    for n in range(1, max_order + 1):
-        if len(hyp) < n:
-            break
-        h = _ngram_counts(hyp, n)
-        r = _ngram_counts(ref, n)
-        total[n - 1] = len(hyp) - n + 1
-        correct[n - 1] = sum(min(c, r[g]) for g, c in h.items() if g in r)
+    for n in range(1, min(max_order, len(hyp)) + 1):
+        count = len(hyp) - n + 1
+        total[n - 1] = count
+        correct[n - 1] = _matches(hyp, ref, n, count)
     return [len(hyp), len(ref), *correct, *total]
 
 
@@ -145,10 +159,8 @@ def rexrank_bleu_tokens(hyp: Sequence[str], ref: Sequence[str]) -> float:
         return 0.0
     log_sum = 0.0
     for n in (1, 2):
-        h = _ngram_counts(hyp, n)
-        r = _ngram_counts(ref, n)
         count = max(1, len(hyp) - n + 1)
-        matches = sum(min(c, r[g]) for g, c in h.items() if g in r)
+        matches = _matches(hyp, ref, n, count) if len(hyp) >= n else 0
         if matches == 0:
             if n == 1:
                 return 0.0

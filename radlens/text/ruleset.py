@@ -17,7 +17,7 @@ format: one rule per line, tab-separated columns ``kind``, ``target``, ``pattern
                  whether the section is labelled.
 
 Patterns are Python regular expressions, matched case-insensitively as whole words (the loader
-adds word boundaries); a space matches any run of whitespace.
+adds word boundaries); a space matches any run of white space, ``" ?"`` an optional one.
 """
 
 from __future__ import annotations
@@ -81,9 +81,17 @@ class RuleSet:
     label_regexes: dict[str, re.Pattern[str]] = field(default_factory=dict)
 
 
+_SPACE = re.compile(r"(?<!\\) (\?)?")
+
+
 def _word_regex(pattern: str) -> str:
-    body = re.sub(r"(?<!\\) ", r"\\s+", pattern.strip())
-    return rf"(?<!\w)(?:{body})(?!\w)"
+    body = _SPACE.sub(lambda m: r"\s*" if m.group(1) else r"\s+", pattern.strip())
+    # Word boundaries only where the pattern's first / last character is a word character.
+    return rf"(?:(?<!\w)|(?!\w))(?:{body})(?:(?!\w)|(?<!\w))"
+
+
+def _spaces(pattern: str) -> str:
+    return pattern.strip().replace(" ", r"[ \t]+")
 
 
 def parse_rules(text: str, source: str) -> list[Rule]:
@@ -178,8 +186,7 @@ def compile_rules(rules: list[Rule], vocabulary: str) -> RuleSet:
     # Longer patterns first, so that at one position the longest trigger wins.
     trig.sort(key=lambda r: -len(r.pattern))
     trig_rx = "|".join(f"(?P<t{i}>{_word_regex(r.pattern)})" for i, r in enumerate(trig))
-    sect_alts = "|".join(f"(?P<s{i}>{r.pattern.replace(' ', r'[ \t]+')})"
-                         for i, r in enumerate(sects))
+    sect_alts = "|".join(f"(?P<s{i}>{_spaces(r.pattern)})" for i, r in enumerate(sects))
     sect_rx = (rf"(?:^|(?<=[\n.;]))[ \t]*(?:{sect_alts})[ \t]*(?::|[ \t]*\n)") if sects else "(?!)"
     by_label: dict[str, list[str]] = {}
     for m in mentions:

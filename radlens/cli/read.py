@@ -1,0 +1,131 @@
+"""``radlens read PATH... [--sample] [--json] [--out DIR] [--overlay]``: interpret images.
+
+Each file is loaded, checked and interpreted independently: a failed file prints one line
+``radlens: <file>: <what is wrong>`` on stderr and the others go on; the exit status is 1 when
+any file failed, 0 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from radlens.errors import RadlensError
+from radlens.schema import Interpretation
+
+
+def register(sub: Any) -> None:
+    """Add the ``read`` subcommand to `sub` (an argparse subparsers object)."""
+    p = sub.add_parser("read", help="interpret chest X-ray images (DICOM, PNG, JPEG, TIFF, NIfTI)",
+                       description="Load, check and interpret each image.")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="image files")
+    p.add_argument("--sample", action="store_true",
+                   help="also read the bundled sample chest radiograph (needs radlens[sample])")
+    p.add_argument("--json", action="store_true",
+                   help="print a JSON array: one Interpretation or error object per input")
+    p.add_argument("--out", type=Path, metavar="DIR",
+                   help="write <name>.json (and with --overlay <name>.overlay.png) per image")
+    p.add_argument("--overlay", action="store_true",
+                   help="write an overlay PNG per image into --out (default: current folder)")
+    p.add_argument("--model", help="finding model to use (default: the bundled one)")
+    p.add_argument("--no-explain", action="store_true", help="skip heatmaps (faster)")
+    p.set_defaults(func=run)
+
+
+def _describe(interp: Interpretation) -> list[str]:
+    m = interp.image
+    parts = [f"{m.width}x{m.height}", m.format.upper()]
+    parts += [v for v in (m.modality, m.view_position, m.photometric_interpretation) if v]
+    if m.bits_stored:
+        parts.append(f"{m.bits_stored}-bit")
+    if m.pixel_spacing_mm:
+        parts.append(f"spacing {m.pixel_spacing_mm[0]:.3f}x{m.pixel_spacing_mm[1]:.3f} mm")
+    if m.number_of_frames > 1:
+        parts.append(f"{m.number_of_frames} frames")
+    lines = [f"== {m.source}", "image     " + ", ".join(parts)]
+    qc = interp.qc
+    shown = [i for i in qc.issues if i.severity.value != "info"]
+    lines.append(f"quality   {'passed' if qc.passed else 'FAILED'}"
+                 + (f" ({len(shown)} warning{'s' * (len(shown) != 1)})" if shown else ""))
+    lines += [f"  {i.severity.value}: {i.code}: {i.message}" for i in shown]
+    if interp.findings:
+        model = ", ".join(f"{mi.name} {mi.version}" for mi in interp.models)
+        lines.append(f"findings  ({model})")
+        width = max(len(f.label) for f in interp.findings)
+        for f in sorted(interp.findings, key=lambda f: -f.probability):
+            where = ""
+            for rid in f.region_ids:
+                region = interp.region(rid)
+                if region is not None and region.zones:
+                    where = "  in " + ", ".join(z for z, _ in region.zones[:2])
+            lines.append(f"  {f.label:<{width}}  p={f.probability:.2f}  {f.call.value:<9s} "
+                         f"(threshold {f.threshold:.2f}){where}")
+    if interp.report is not None:
+        for section in ("findings", "impression"):
+            text = interp.report.section_text(section)
+            if text:
+                lines.append(f"{section.upper():<9s} {text}")
+    lines += [f"note      {n}" for n in interp.notes]
+    return lines
+
+
+def _write_overlay(path: str, interp: Interpretation, target: Path) -> str | None:
+    from importlib.util import find_spec
+
+    if find_spec("radlens.render.overlay") is None:
+        return "no overlay renderer is installed"
+    from radlens.io import load_image
+    from radlens.render.overlay import render_overlay
+
+    render_overlay(load_image(path), interp, target)
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Interpret every path; returns 0 when all succeeded, 1 when any failed."""
+    from radlens.pipeline import read
+    from radlens.samples import sample_path
+    from radlens.schema_json import to_dict
+
+    paths = [str(p) for p in args.paths]
+    if args.sample:
+        paths.append(str(sample_path()))
+    if not paths:
+        raise RadlensError("no input: give image paths or --sample")
+    failed = 0
+    records: list[dict[str, Any]] = []
+    out_dir: Path | None = args.out
+    for path in paths:
+        try:
+            interp = read(path, model=args.model, explain=not args.no_explain)
+            stem = Path(path).name.split(".")[0] or "image"
+            if out_dir is not None:
+                out_dir.mkdir(parents=True, exist_ok=True)
+                (out_dir / f"{stem}.json").write_text(
+                    json.dumps(to_dict(interp), indent=1), encoding="utf-8")
+            if args.overlay:
+                target = (out_dir or Path.cwd()) / f"{stem}.overlay.png"
+                problem = _write_overlay(path, interp, target)
+                interp = Interpretation(**{**interp.__dict__, "notes": (
+                    *interp.notes, problem or f"overlay written to {target}")})
+        except RadlensError as exc:
+            failed += 1
+            print(f"radlens: {exc.one_line()}", file=sys.stderr)
+            records.append({"source": path, "error": {"type": type(exc).__name__,
+                                                      "message": exc.reason}})
+            continue
+        except OSError as exc:
+            failed += 1
+            print(f"radlens: {path}: cannot write output ({exc.strerror or exc})",
+                  file=sys.stderr)
+            continue
+        if args.json:
+            records.append(to_dict(interp))
+        else:
+            print("\n".join(_describe(interp)))
+    if args.json:
+        print(json.dumps(records, indent=1))
+    return 1 if failed else 0

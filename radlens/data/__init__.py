@@ -1,0 +1,1 @@
+"""Datasets: adapters with one sample contract, label harmonisation, patient-level splits."""

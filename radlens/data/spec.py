@@ -1,0 +1,73 @@
+"""Dataset specs as given on the command line: ``KIND:PATH[?key=value&key=value]``.
+
+Kinds: ``folder`` (class sub-folders), ``kermany``, ``covid`` (COVID-collection folder with
+metadata.csv), ``csv`` (path + label columns; keys ``labels=A,B``, ``path=COLUMN``,
+``patient=COLUMN``, ``uncertain=ignore|zeros|ones``, ``blank=ignore|zeros``, ``root=DIR``),
+``nih`` (Data_Entry CSV; key ``images=DIR``). A spec without a kind is guessed from the path:
+a CSV named like ``Data_Entry*`` or ``labels.csv`` with NIH columns is ``nih``, a folder with
+``metadata.csv`` is ``covid``, a folder with NORMAL/ and PNEUMONIA/ is ``kermany``, any other
+folder is ``folder``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+from radlens.data import adapters
+from radlens.data.samples import Dataset
+from radlens.errors import DataError
+
+KINDS = ("folder", "kermany", "covid", "csv", "nih")
+
+
+def parse(spec: str) -> tuple[str, Path, dict[str, str]]:
+    """Split a spec into (kind, path, options); the kind is guessed when not given."""
+    body, _, query = spec.partition("?")
+    kind, sep, path = body.partition(":")
+    if not sep or kind not in KINDS:
+        kind, path = "", body
+    options = dict(parse_qsl(query, keep_blank_values=True))
+    p = Path(path).expanduser()
+    if not kind:
+        kind = guess_kind(p)
+    return kind, p, options
+
+
+def guess_kind(path: Path) -> str:
+    """The adapter kind for a path (see module docstring); `DataError` when it does not exist."""
+    if path.is_file() and path.suffix.lower() == ".csv":
+        return "nih" if path.name.startswith("Data_Entry") or path.name == "labels.csv" else "csv"
+    if not path.exists():
+        raise DataError("dataset path not found", path)
+    if (path / "metadata.csv").is_file():
+        return "covid"
+    if (path / "NORMAL").is_dir() and (path / "PNEUMONIA").is_dir():
+        return "kermany"
+    return "folder"
+
+
+def load(spec: str) -> Dataset:
+    """Load the dataset a spec describes (see module docstring)."""
+    kind, path, opt = parse(spec)
+    allowed = {"folder": {"patient"}, "kermany": set(), "covid": {"lateral"},
+               "csv": {"labels", "path", "patient", "uncertain", "blank", "root"},
+               "nih": {"images"}}[kind]
+    extra = set(opt) - allowed
+    if extra:
+        raise DataError(f"unknown option(s) {', '.join(sorted(extra))} for a {kind} dataset "
+                        f"(allowed: {', '.join(sorted(allowed)) or 'none'})", spec)
+    if kind == "folder":
+        return adapters.image_folder(path, opt.get("patient"))
+    if kind == "kermany":
+        return adapters.kermany(path)
+    if kind == "covid":
+        return adapters.covid_collection(path, frontal_only=opt.get("lateral", "0") != "1")
+    if kind == "nih":
+        return adapters.nih(path, opt.get("images"))
+    if "labels" not in opt:
+        raise DataError("a csv dataset needs labels=COL1,COL2 in its spec", spec)
+    return adapters.labels_csv(path, [s for s in opt["labels"].split(",") if s],
+                               opt.get("path", "Path"), opt.get("patient"),
+                               opt.get("uncertain", "ignore"), opt.get("blank", "ignore"),
+                               opt.get("root"))

@@ -1,0 +1,66 @@
+"""The finding classifier: a backbone with one logit per label and the input convention.
+
+Input convention (stored in every model card): grey pixels in [0, 1] with air dark (as
+`radlens.io.load_image` returns them), resized — whole image, aspect ratio not kept — to
+``size`` x ``size`` with antialiased bilinear interpolation, then normalised as
+``(x - mean) / std``. Outputs are logits; calibrated probabilities are
+``sigmoid(logit / temperature)`` per label.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from radlens.data.transforms import resize_square
+from radlens.models import backbones
+
+
+class FindingClassifier(nn.Module):
+    """Backbone + normalisation. ``forward(x)`` takes (N, 1, H, W) in [0, 1], returns logits."""
+
+    def __init__(self, backbone: str, num_labels: int, pretrained: bool = True) -> None:
+        super().__init__()
+        spec = backbones.get(backbone)
+        self.backbone_name = backbone
+        self.net = backbones.build(backbone, num_labels, in_channels=1, pretrained=pretrained)
+        self.register_buffer("mean", torch.tensor(spec.mean), persistent=False)
+        self.register_buffer("std", torch.tensor(spec.std), persistent=False)
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        """[0, 1] pixels -> the backbone's input scale."""
+        return (x - self.mean) / self.std
+
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        """Last convolutional feature map for [0, 1] input (used by Grad-CAM)."""
+        return self.net.feature_map(self.normalise(x))  # type: ignore[no-any-return]
+
+    def head(self, fmap: torch.Tensor) -> torch.Tensor:
+        """Logits from a feature map."""
+        return self.net.head(fmap)  # type: ignore[no-any-return]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.feature_map(x))
+
+
+def preprocess(pixels: np.ndarray, size: int) -> torch.Tensor:
+    """(H, W) pixels in [0, 1] -> a (1, 1, size, size) float tensor in [0, 1]."""
+    return torch.from_numpy(resize_square(pixels, size))[None, None]
+
+
+def pick_device() -> torch.device:
+    """The torch device to run on: an available accelerator, else the CPU (never hard-coded)."""
+    acc = getattr(torch, "accelerator", None)
+    if acc is not None and acc.is_available():
+        dev = acc.current_accelerator()
+        if dev is not None:
+            return torch.device(dev)
+    return torch.device("cpu")
+
+
+def set_threads(max_threads: int = 2) -> None:
+    """Cap torch's intra-op threads at min(`max_threads`, CPU count) (shared machines)."""
+    import os
+
+    torch.set_num_threads(max(1, min(max_threads, os.cpu_count() or 1)))
