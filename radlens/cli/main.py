@@ -22,12 +22,17 @@ from radlens._version import __version__
 from radlens.errors import RadlensError
 
 # Subcommand modules, in the order `radlens --help` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("read",)
+COMMAND_MODULES: tuple[str, ...] = ("read", "train", "evaluate", "score", "compare")
 
 
 def error_line(message: str) -> str:
     """The one-line form of an error message as the CLI prints it."""
     return "radlens: " + " ".join(message.split())
+
+
+def _quiet_third_party(record: logging.LogRecord) -> bool:
+    """Log filter: drop pydicom and Pillow records below ERROR (radlens reports the error)."""
+    return record.levelno >= logging.ERROR or not record.name.startswith(("pydicom", "PIL"))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,6 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="radlens %(levelname)s %(name)s: %(message)s")
+    if args.verbose < 2:  # third-party chatter about malformed files is already in our errors
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_quiet_third_party)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

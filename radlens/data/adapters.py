@@ -36,7 +36,8 @@ def _images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def _read_csv(path: Path, encodings: Sequence[str] = ("utf-8-sig", "latin-1")) -> list[dict[str, str]]:
+def _read_csv(path: Path,
+              encodings: Sequence[str] = ("utf-8-sig", "latin-1")) -> list[dict[str, str]]:
     if not path.is_file():
         raise DataError("labels file not found", path)
     for enc in encodings:

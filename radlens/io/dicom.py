@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,12 @@ def _read_dataset(path: Path, force: bool) -> Any:
     import pydicom
 
     try:
-        return pydicom.dcmread(path, force=force)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ds = pydicom.dcmread(path, force=force)
+        for w in caught:
+            log.debug("%s: pydicom: %s", path, w.message)
+        return ds
     except Exception as exc:  # pydicom raises many types on corrupt input
         log.debug("dcmread failed for %s", path, exc_info=True)
         raise DecodeError(f"not a readable DICOM file ({type(exc).__name__}: {exc})",
@@ -96,15 +102,64 @@ def _decode_first_frame(ds: Any, path: Path, frames: int) -> np.ndarray:
             arr = pixel_array(ds, index=0)
         else:
             arr = ds.pixel_array
-    except Exception as exc:
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
+    except BaseException as exc:  # decoder plug-ins in Rust raise PanicException (BaseException)
         log.debug("pixel decoding failed for %s", path, exc_info=True)
         raise DecodeError(f"cannot decode the pixel data ({name}): {exc}", path) from exc
     return np.asarray(arr)
 
 
+def _linear_params(ds: Any) -> tuple[float, float, str] | None:
+    """(gain, offset, how) such that unit = clip(stored * gain + offset, 0, 1), when the whole
+    Modality + VOI chain is linear (rescale and a LINEAR / LINEAR_EXACT window); else None."""
+    if ds.get("ModalityLUTSequence") or ds.get("VOILUTSequence"):
+        return None
+    if "WindowCenter" not in ds or "WindowWidth" not in ds:
+        return None
+    function = str(ds.get("VOILUTFunction") or "LINEAR").upper()
+    try:
+        slope = float(ds.get("RescaleSlope", 1) or 1)
+        intercept = float(ds.get("RescaleIntercept", 0) or 0)
+        c_elem, w_elem = ds["WindowCenter"], ds["WindowWidth"]
+        centre = float(c_elem.value[0] if c_elem.VM > 1 else c_elem.value)
+        width = float(w_elem.value[0] if w_elem.VM > 1 else w_elem.value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if function == "LINEAR" and width > 1:  # PS3.3 C.11.2.1.2.1
+        gain, offset = 1.0 / (width - 1), 0.5 - (centre - 0.5) / (width - 1)
+    elif function == "LINEAR_EXACT" and width > 0:  # PS3.3 C.11.2.1.3.2
+        gain, offset = 1.0 / width, 0.5 - centre / width
+    else:
+        return None
+    values = (slope * gain, intercept * gain + offset)
+    if not all(np.isfinite(values)):
+        return None
+    return values[0], values[1], "voi-window"
+
+
+def _apply_linear(arr: np.ndarray, gain: float, offset: float) -> np.ndarray:
+    out = arr.astype(np.float32)
+    np.multiply(out, np.float32(gain), out=out)
+    np.add(out, np.float32(offset), out=out)
+    return np.clip(out, 0.0, 1.0, out=out)
+
+
 def _to_unit_range(arr: np.ndarray, ds: Any, path: Path) -> tuple[np.ndarray, str]:
     from pydicom.pixels import apply_modality_lut, apply_voi, apply_windowing
 
+    linear = _linear_params(ds) if arr.dtype.kind in "iu" else None
+    if linear is not None:  # fast path: one fused pass in float32, same values as the general one
+        return _apply_linear(arr, linear[0], linear[1]), linear[2]
+    if arr.dtype.kind in "iu" and not ds.get("ModalityLUTSequence") and (
+            "WindowCenter" not in ds and not ds.get("VOILUTSequence")):
+        slope = float(ds.get("RescaleSlope", 1) or 1)
+        lo, hi = float(arr.min()), float(arr.max())
+        if hi > lo and slope != 0:  # min-max of a linear rescale = min-max of stored values
+            gain = 1.0 / (hi - lo)
+            if slope > 0:
+                return _apply_linear(arr, gain, -lo * gain), "min-max"
+            return _apply_linear(arr, -gain, hi * gain), "min-max"
     values = apply_modality_lut(arr, ds).astype(np.float64)
     if ds.get("VOILUTSequence"):
         item = ds.VOILUTSequence[0]
@@ -162,12 +217,14 @@ def load_dicom(path: Path, max_pixels: int, force: bool = False) -> Image:
         else:
             unit, how = _to_unit_range(arr, ds, path)
             if photometric.upper() == "MONOCHROME1":
-                unit = 1.0 - unit
+                unit = np.subtract(1.0, unit, out=unit) if unit.dtype == np.float32 else 1 - unit
     except Exception as exc:
         raise DecodeError(f"cannot apply the DICOM LUTs: {exc}", path) from exc
     if unit.shape != (rows, cols):
         raise DecodeError(f"decoded pixels have shape {unit.shape}, expected {(rows, cols)}", path)
-    pixels = np.clip(np.nan_to_num(unit, nan=0.0), 0.0, 1.0).astype(np.float32)
+    if unit.dtype != np.float32:  # the general path; the fast path is already clean float32
+        unit = np.clip(np.nan_to_num(unit, nan=0.0), 0.0, 1.0).astype(np.float32)
+    pixels = unit
     syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
     bits = ds.get("BitsStored")
     meta = ImageMeta(

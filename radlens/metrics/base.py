@@ -4,9 +4,9 @@ Every metric takes reference and candidate texts paired by position and returns 
 `MetricResult` holding, uniformly:
 
 * ``aggregates``: named corpus-level values (e.g. ``bleu4``), each an `Aggregate` that keeps the
-  per-pair *sufficient statistics* and the function reducing them to the value. This is what makes
-  bootstrap confidence intervals and paired significance tests work for every metric, including
-  those that are not a mean of per-pair values (corpus BLEU, micro F1).
+  per-pair *sufficient statistics* and the function of their column sums giving the value. This
+  is what makes bootstrap confidence intervals and paired significance tests work for every
+  metric, including those that are not a mean of per-pair values (corpus BLEU, micro F1).
 * ``per_pair``: named per-pair values (arrays of length n, in input order).
 * ``details``: extra JSON-serialisable information (settings, per-label tables, ...).
 
@@ -25,34 +25,51 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 
 from radlens.errors import DataError
-from radlens.metrics.stats import Estimate, bootstrap_ci, paired_randomization_test
+from radlens.metrics.stats import Estimate, bootstrap_ci, paired_randomization_test_sums
 
-Reducer = Callable[[np.ndarray], float]
+SumsFn = Callable[[np.ndarray], np.ndarray]
 
 
-def mean_reducer(stats: np.ndarray) -> float:
-    """Reducer for metrics whose aggregate is the mean of per-pair values (column 0)."""
-    return float(stats[:, 0].mean()) if stats.shape[0] else float("nan")
+def mean_from_sums(sums: np.ndarray) -> np.ndarray:
+    """`Aggregate.from_sums` of a mean: per-pair stats are ``[value, 1]``."""
+    return _safe_div(sums[:, 0], sums[:, 1])
+
+
+def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    out = np.full(np.broadcast(num, den).shape, np.nan)
+    np.divide(num, den, out=out, where=den != 0)
+    return out
 
 
 @dataclass(frozen=True, eq=False)
 class Aggregate:
-    """A corpus-level value computed from per-pair sufficient statistics.
+    """A corpus-level value that is a function of column sums of per-pair statistics.
 
-    `stats` has shape (n, k): row i holds what pair i contributes (for a mean, its value; for
-    corpus BLEU, its n-gram counts). `reduce` maps any subset of rows (with repeats, as in a
-    bootstrap resample) to the aggregate. `value` is the aggregate over all rows.
+    `stats` has shape (n, k): row i holds what pair i contributes (for a mean ``[value, 1]``;
+    for corpus BLEU its n-gram counts; for F1 its TP/FP/FN). `from_sums` maps an (m, k) array of
+    column sums (m sets of pairs at once) to the m aggregate values. Every metric here fits this
+    form, which makes bootstrap CIs and the paired randomisation test exact and fast.
     """
 
     name: str
     stats: np.ndarray
-    reduce: Reducer
+    from_sums: SumsFn
     higher_is_better: bool = True
+
+    @classmethod
+    def mean(cls, name: str, values: np.ndarray) -> Aggregate:
+        """The mean of per-pair `values` (shape (n,))."""
+        values = np.asarray(values, dtype=float)
+        return cls(name, np.stack([values, np.ones_like(values)], axis=1), mean_from_sums)
+
+    def reduce(self, stats: np.ndarray) -> float:
+        """The aggregate over the pairs whose rows are `stats` (rows may repeat)."""
+        return float(self.from_sums(np.asarray(stats, dtype=float).sum(axis=0)[None, :])[0])
 
     @property
     def value(self) -> float:
         """The aggregate over every pair."""
-        return float(self.reduce(self.stats))
+        return self.reduce(self.stats)
 
     @property
     def n(self) -> int:
@@ -71,8 +88,8 @@ class Aggregate:
         if self.stats.shape != other.stats.shape:
             raise DataError(f"cannot compare {self.name!r}: the two systems were scored on "
                             f"different pairs ({self.n} vs {other.n})")
-        return paired_randomization_test(self.stats, other.stats, statistic=self.reduce,
-                                         n_perm=n_perm, seed=seed)
+        return paired_randomization_test_sums(self.stats, other.stats, self.from_sums,
+                                              n_perm=n_perm, seed=seed)
 
 
 @dataclass(frozen=True, eq=False)
@@ -134,7 +151,7 @@ class Metric(ABC):
         position). `ids` names the pairs (default "0", "1", ...)."""
 
     @staticmethod
-    def check_inputs(refs: Sequence[str], hyps: Sequence[str],
+    def check_inputs(refs: Sequence[object], hyps: Sequence[object],
                      ids: Sequence[str] | None) -> tuple[str, ...]:
         """Validate lengths and return the pair ids as a tuple."""
         if len(refs) != len(hyps):

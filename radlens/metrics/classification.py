@@ -77,7 +77,7 @@ def sensitivity_specificity(y: np.ndarray, p: np.ndarray, threshold: float) -> t
 
 def threshold_at_sensitivity(y: np.ndarray, p: np.ndarray, target: float = 0.95) -> float:
     """The highest threshold whose sensitivity on (y, p) is at least `target` (in [0, 1])."""
-    fpr, tpr, thr = roc_curve(y, p)
+    _, tpr, thr = roc_curve(y, p)
     ok = np.flatnonzero(tpr >= target)
     return float(thr[ok[0]]) if ok.size else float(np.min(p))
 
@@ -104,7 +104,8 @@ def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> 
     return float(total)
 
 
-def reliability_bins(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list[tuple[float, float, int]]:
+def reliability_bins(y: np.ndarray, p: np.ndarray,
+                     bins: int = 10) -> list[tuple[float, float, int]]:
     """Per non-empty bin: (mean predicted probability, observed frequency, count)."""
     y = np.asarray(y, dtype=float)
     p = np.asarray(p, dtype=float)

@@ -74,34 +74,35 @@ def confusion_stats(ref: np.ndarray, hyp: np.ndarray) -> np.ndarray:
     return np.stack([tp, fp, fn], axis=2).reshape(ref.shape[0], -1).astype(np.int64)
 
 
-def per_label_prf(stats: np.ndarray) -> np.ndarray:
-    """(L, 3) array of per-label precision, recall, F1 from summed `confusion_stats` rows."""
-    counts = stats.sum(axis=0).reshape(-1, 3)
-    tp, fp, fn = counts[:, 0], counts[:, 1], counts[:, 2]
+def per_label_prf(sums: np.ndarray) -> np.ndarray:
+    """(m, L, 3) per-label precision, recall, F1 from (m, 3L) column sums of
+    `confusion_stats` (one row per set of pairs)."""
+    counts = np.asarray(sums, dtype=float).reshape(sums.shape[0], -1, 3)
+    tp, fp, fn = counts[..., 0], counts[..., 1], counts[..., 2]
+    return np.stack([_div(tp, tp + fp), _div(tp, tp + fn), _div(2 * tp, 2 * tp + fp + fn)],
+                    axis=2)
+
+
+def micro_prf(sums: np.ndarray) -> np.ndarray:
+    """(m, 3) micro precision, recall, F1 (counts pooled over labels) from (m, 3L) sums."""
+    pooled = np.asarray(sums, dtype=float).reshape(sums.shape[0], -1, 3).sum(axis=1)
+    tp, fp, fn = pooled[:, 0], pooled[:, 1], pooled[:, 2]
     return np.stack([_div(tp, tp + fp), _div(tp, tp + fn), _div(2 * tp, 2 * tp + fp + fn)],
                     axis=1)
 
 
-def micro_prf(stats: np.ndarray) -> tuple[float, float, float]:
-    """Micro precision, recall, F1 from `confusion_stats` rows (counts pooled over labels)."""
-    tp, fp, fn = stats.sum(axis=0).reshape(-1, 3).sum(axis=0)
-    return (float(_div(tp, tp + fp)), float(_div(tp, tp + fn)),
-            float(_div(2 * tp, 2 * tp + fp + fn)))
+def macro_prf(sums: np.ndarray) -> np.ndarray:
+    """(m, 3) macro precision, recall, F1 (unweighted means of per-label values)."""
+    return per_label_prf(sums).mean(axis=1)
 
 
-def macro_prf(stats: np.ndarray) -> tuple[float, float, float]:
-    """Macro precision, recall, F1: the unweighted means of the per-label values."""
-    p, r, f = per_label_prf(stats).mean(axis=0)
-    return float(p), float(r), float(f)
-
-
-def _reducer(average: str, measure: int) -> Callable[[np.ndarray], float]:
+def _sums_fn(average: str, measure: int) -> Callable[[np.ndarray], np.ndarray]:
     fn = micro_prf if average == "micro" else macro_prf
 
-    def reduce(stats: np.ndarray) -> float:
-        return fn(stats)[measure]
+    def from_sums(sums: np.ndarray) -> np.ndarray:
+        return fn(sums)[:, measure]
 
-    return reduce
+    return from_sums
 
 
 def example_f1(ref: np.ndarray, hyp: np.ndarray) -> np.ndarray:
@@ -135,9 +136,9 @@ def f1_from_records(ref_records: Sequence[LabelRecord], hyp_records: Sequence[La
             for avg in AVERAGES:
                 for m, measure in enumerate(MEASURES):
                     name = f"{key}.{avg}_{measure}"
-                    aggregates[name] = Aggregate(name, stats, _reducer(avg, m))
+                    aggregates[name] = Aggregate(name, stats, _sums_fn(avg, m))
             per_pair[f"{key}.example_f1"] = example_f1(ref, hyp)
-            prf = per_label_prf(stats)
+            prf = per_label_prf(stats.sum(axis=0)[None, :])[0]
             per_label[key] = {
                 lab: {"precision": float(prf[j, 0]), "recall": float(prf[j, 1]),
                       "f1": float(prf[j, 2]), "support": int(ref[:, j].sum()),

@@ -104,7 +104,8 @@ def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, Mapping[str, Any]
     reader = csv.DictReader(io.StringIO(raw, newline=""), delimiter=delimiter)
     try:
         header = list(reader.fieldnames or [])
-        csv_rows = [(reader.line_num, row) for row in reader]
+        csv_rows: list[tuple[int, Mapping[str, Any]]] = [(reader.line_num, row)
+                                                          for row in reader]
     except csv.Error as exc:
         raise DataError(f"line {reader.line_num}: malformed CSV ({exc})", path) from None
     return header, csv_rows

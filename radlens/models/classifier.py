@@ -9,6 +9,8 @@ Input convention (stored in every model card): grey pixels in [0, 1] with air da
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from torch import nn
@@ -24,9 +26,9 @@ class FindingClassifier(nn.Module):
         super().__init__()
         spec = backbones.get(backbone)
         self.backbone_name = backbone
-        self.net = backbones.build(backbone, num_labels, in_channels=1, pretrained=pretrained)
-        self.register_buffer("mean", torch.tensor(spec.mean), persistent=False)
-        self.register_buffer("std", torch.tensor(spec.std), persistent=False)
+        self.net: Any = backbones.build(backbone, num_labels, in_channels=1,
+                                        pretrained=pretrained)
+        self.mean, self.std = float(spec.mean), float(spec.std)
 
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
         """[0, 1] pixels -> the backbone's input scale."""
@@ -34,11 +36,11 @@ class FindingClassifier(nn.Module):
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
         """Last convolutional feature map for [0, 1] input (used by Grad-CAM)."""
-        return self.net.feature_map(self.normalise(x))  # type: ignore[no-any-return]
+        return self.net.feature_map(self.normalise(x))
 
     def head(self, fmap: torch.Tensor) -> torch.Tensor:
         """Logits from a feature map."""
-        return self.net.head(fmap)  # type: ignore[no-any-return]
+        return self.net.head(fmap)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.feature_map(x))

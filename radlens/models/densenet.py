@@ -60,7 +60,7 @@ class DenseNet121(nn.Module):
 
     def head(self, fmap: torch.Tensor) -> torch.Tensor:
         """Global average pool and the linear classifier."""
-        return self.classifier(fmap.mean(dim=(2, 3)))  # type: ignore[no-any-return]
+        return self.classifier(fmap.mean(dim=(2, 3)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.feature_map(x))

@@ -150,7 +150,7 @@ class EfficientNetLite(nn.Module):
         pooled = fmap.mean(dim=(2, 3))
         if not self.num_classes:
             return pooled
-        return self._fc(self._dropout(pooled))  # type: ignore[no-any-return]
+        return self._fc(self._dropout(pooled))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.feature_map(x))

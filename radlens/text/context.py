@@ -1,31 +1,32 @@
 """Mentions and their context: is a finding affirmed, negated or uncertain in its sentence?
 
-For one sentence: find every mention of every label (``mention`` rules, minus ``exclude``
-spans), find every trigger (``negation``, ``uncertainty``, ``pseudo``, ``terminate`` rules; at
-one position the longest wins), then give each mention the value of the nearest trigger whose
-scope covers it: a ``pre`` trigger covers what follows it up to the next terminator, a ``post``
-trigger what precedes it back to the previous terminator, a trigger inside the mention's own span
-("heart is not enlarged") covers that mention. No covering trigger: positive.
+`scan` visits a stretch of text once and collects every mention (``mention`` rules, minus
+``exclude`` spans and shorter overlaps of the same label), every No-Finding blocker
+(``abnormal``) and every trigger (``negation``, ``uncertainty``, ``pseudo``, ``terminate``; at
+one position the longest wins, triggers never overlap). `classify` then gives each mention of a
+sentence the value of the nearest trigger whose scope covers it: a ``pre`` trigger covers what
+follows it up to the next terminator, a ``post`` trigger what precedes it back to the previous
+terminator, and a trigger inside the mention's own span ("heart is not enlarged") covers that
+mention. No covering trigger: positive. A mention rule with a fixed value ignores context.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from radlens.text.ruleset import RuleSet
+from radlens.text.dispatch import token_starts
+from radlens.text.ruleset import MentionRule, RuleSet, TriggerRule
 
 POSITIVE, NEGATIVE, UNCERTAIN = 1, 0, -1
 
 
 @dataclass(frozen=True)
 class Trigger:
-    """A context cue in a sentence: `kind` negation/uncertainty/pseudo/terminate."""
+    """A context cue found in the text (offsets into the text)."""
 
-    kind: str
-    direction: str
+    rule: TriggerRule
     start: int
     end: int
-    rule: str
 
 
 @dataclass(frozen=True)
@@ -39,77 +40,86 @@ class Mention:
     rule: str
 
 
-def find_triggers(text: str, start: int, end: int, rules: RuleSet) -> list[Trigger]:
-    """Triggers in ``text[start:end]``, in order, with offsets into `text`."""
-    out: list[Trigger] = []
-    for m in rules.triggers.finditer(text, start, end):
-        kind, direction, name, pattern = rules.trigger_info[int(m.lastgroup[1:])]  # type: ignore[index]
-        out.append(Trigger(kind, direction, m.start(), m.end(), f"{kind}.{direction} {name} "
-                                                               f"'{pattern}'"))
+@dataclass
+class Scan:
+    """Everything found in one stretch of text, each list sorted by start offset."""
+
+    mentions: list[tuple[MentionRule, int, int]] = field(default_factory=list)
+    abnormal: list[tuple[MentionRule, int, int]] = field(default_factory=list)
+    triggers: list[Trigger] = field(default_factory=list)
+
+
+def scan(text: str, low: str, start: int, end: int, rules: RuleSet) -> Scan:
+    """Find mentions, blockers and triggers in ``text[start:end]``; `low` is ``text.lower()``."""
+    out = Scan()
+    excl: list[tuple[str, int, int]] = []
+    trig_end = start
+    cands = rules.dispatch.candidates
+    for pos in token_starts(text, start, end):
+        best: Trigger | None = None
+        for cat, rule in cands(low, pos):
+            if cat == "trigger":
+                if pos < trig_end:
+                    continue
+                m = rule.regex.match(text, pos, end)
+                if m and m.end() > pos and (best is None or m.end() > best.end):
+                    best = Trigger(rule, pos, m.end())
+            elif cat == "exclude":
+                m = rule[1].match(text, pos, end)
+                if m:
+                    excl.append((rule[0], pos, m.end()))
+            else:
+                m = rule.regex.match(text, pos, end)
+                if m and m.end() > pos:
+                    (out.mentions if cat == "mention" else out.abnormal).append(
+                        (rule, pos, m.end()))
+        if best is not None:
+            out.triggers.append(best)
+            trig_end = best.end
+    if out.mentions:
+        kept: list[tuple[MentionRule, int, int]] = []
+        for f in sorted(out.mentions, key=lambda f: (f[1], f[1] - f[2])):
+            lab, s, e = f[0].label, f[1], f[2]
+            if any(x[0] == lab and x[1] < e and s < x[2] for x in excl):
+                continue
+            if any(k[0].label == lab and k[1] < e and s < k[2] for k in kept):
+                continue
+            kept.append(f)
+        out.mentions = kept
     return out
 
 
-def find_mentions(text: str, start: int, end: int, rules: RuleSet,
-                  abnormal: bool = False) -> list[tuple[str, int, int, int | None, str]]:
-    """Raw mentions (label, start, end, fixed value or None, rule) in ``text[start:end]``.
-
-    With `abnormal`, the No-Finding blockers (label ``*``) instead of the vocabulary's labels.
-    Mentions overlapping an ``exclude`` match of their label, or a longer mention of the same
-    label, are dropped.
-    """
-    found: list[tuple[str, int, int, int | None, str]] = []
-    pool = rules.abnormal if abnormal else rules.mentions
-    for mr in pool:
-        for m in mr.regex.finditer(text, start, end):
-            if m.end() > m.start():
-                found.append((mr.label, m.start(), m.end(), mr.value,
-                              f"mention {mr.name} '{mr.pattern}'"))
-    if not found:
-        return found
-    excl: dict[str, list[tuple[int, int]]] = {}
-    for lab in {f[0] for f in found}:
-        for rx in rules.excludes.get(lab, ()):
-            excl.setdefault(lab, []).extend((m.start(), m.end())
-                                            for m in rx.finditer(text, start, end))
-    found.sort(key=lambda f: (f[1], -(f[2] - f[1])))
-    kept: list[tuple[str, int, int, int | None, str]] = []
-    for f in found:
-        if any(s < f[2] and f[1] < e for s, e in excl.get(f[0], ())):
-            continue
-        if any(k[0] == f[0] and k[1] < f[2] and f[1] < k[2] for k in kept):
-            continue
-        kept.append(f)
-    return kept
-
-
 def _blocked(triggers: list[Trigger], a: int, b: int) -> bool:
-    """True when a terminator lies in [a, b)."""
-    return any(t.kind == "terminate" and a <= t.start and t.end <= b for t in triggers)
+    """True when a terminator lies within [a, b)."""
+    return any(t.rule.kind == "terminate" and a <= t.start and t.end <= b for t in triggers)
 
 
-def classify(text: str, start: int, end: int, rules: RuleSet,
+def classify(found: Scan, start: int, end: int,
              abnormal: bool = False) -> list[Mention]:
-    """Mentions in the sentence ``text[start:end]`` with their values (see module docstring)."""
-    raw = find_mentions(text, start, end, rules, abnormal)
+    """Values of the mentions (or, with `abnormal`, the blockers) of sentence [start, end)."""
+    pool = found.abnormal if abnormal else found.mentions
+    raw = [f for f in pool if start <= f[1] and f[2] <= end]
     if not raw:
         return []
-    triggers = find_triggers(text, start, end, rules)
-    cues = [t for t in triggers if t.kind in ("negation", "uncertainty")]
+    triggers = [t for t in found.triggers if start <= t.start and t.end <= end]
+    cues = [t for t in triggers if t.rule.kind in ("negation", "uncertainty")]
     out: list[Mention] = []
-    for label, ms, me, fixed, rule in raw:
-        if fixed is not None:
-            out.append(Mention(label, fixed, ms, me, rule))
+    for mr, ms, me in raw:
+        rule = f"mention {mr.name} '{mr.pattern}'"
+        if mr.value is not None:
+            out.append(Mention(mr.label, mr.value, ms, me, rule))
             continue
         best: Trigger | None = None
         best_dist = 1 << 30
         for t in cues:
+            direction = t.rule.direction
             if ms <= t.start and t.end <= me:
                 dist = 0
-            elif t.end <= ms and t.direction in ("pre", "both"):
+            elif t.end <= ms and direction in ("pre", "both"):
                 if _blocked(triggers, t.end, ms):
                     continue
                 dist = ms - t.end
-            elif t.start >= me and t.direction in ("post", "both"):
+            elif t.start >= me and direction in ("post", "both"):
                 if _blocked(triggers, me, t.start):
                     continue
                 dist = t.start - me
@@ -118,8 +128,9 @@ def classify(text: str, start: int, end: int, rules: RuleSet,
             if dist < best_dist:
                 best, best_dist = t, dist
         if best is None:
-            out.append(Mention(label, POSITIVE, ms, me, rule))
+            out.append(Mention(mr.label, POSITIVE, ms, me, rule))
         else:
-            value = NEGATIVE if best.kind == "negation" else UNCERTAIN
-            out.append(Mention(label, value, ms, me, f"{rule} + {best.rule}"))
+            value = NEGATIVE if best.rule.kind == "negation" else UNCERTAIN
+            cue = f"{best.rule.kind}.{best.rule.direction} {best.rule.name} '{best.rule.pattern}'"
+            out.append(Mention(mr.label, value, ms, me, f"{rule} + {cue}"))
     return out

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from radlens.schema import Evidence, LabelRecord
-from radlens.text.context import classify
+from radlens.text.context import classify, scan
 from radlens.text.ruleset import RuleSet, load_rules
 from radlens.text.sections import split_sections
 from radlens.text.sentences import split_sentences
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 MAX_CHARS = 100_000
 """Reports longer than this are labelled on their first MAX_CHARS characters (with a warning)."""
 
+_BAD_CHARS = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f\ufffd]")
 NO_FINDING = "No Finding"
 SUPPORT_DEVICES = "Support Devices"
 NO_FINDING_RULE = "aggregate: no positive or uncertain finding"
@@ -51,7 +53,7 @@ def _check_text(text: object) -> tuple[str, list[str]]:
                         "were labelled")
         text = text[:MAX_CHARS]
     sample = text[:4096]
-    bad = sum(1 for c in sample if (not c.isprintable() and not c.isspace()) or c == "\ufffd")
+    bad = len(_BAD_CHARS.findall(sample))
     if bad > max(8, len(sample) // 20):
         warnings.append(f"report looks like binary or mis-decoded data ({bad} control or "
                         f"replacement characters in the first {len(sample)}); labelled anyway")
@@ -67,16 +69,20 @@ def label_one(text: object, record_id: str, rules: RuleSet) -> Labelled:
     values: dict[str, list[int]] = {}
     evidence: list[Evidence] = []
     blocked = False
+    low = clean.lower()
     for sec in split_sections(clean, rules):
         if not sec.labelled:
             continue
+        found = scan(clean, low, sec.start, sec.end, rules)
+        if not found.mentions and not found.abnormal:
+            continue
         for s, e in split_sentences(clean, sec.start, sec.end):
-            for m in classify(clean, s, e, rules):
+            for m in classify(found, s, e):
                 values.setdefault(m.label, []).append(m.value)
                 evidence.append(Evidence(m.label, m.value, m.start, m.end, s, e, sec.name,
                                          m.rule))
-            if not blocked and rules.vocabulary == "chexpert14":
-                blocked = any(m.value != 0 for m in classify(clean, s, e, rules, abnormal=True))
+            if not blocked and found.abnormal and rules.vocabulary == "chexpert14":
+                blocked = any(m.value != 0 for m in classify(found, s, e, abnormal=True))
     final: dict[str, int | None] = {}
     for lab in rules.labels:
         vals = values.get(lab)

@@ -23,13 +23,14 @@ adds word boundaries); a space matches any run of white space, ``" ?"`` an optio
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
 
 from radlens import vocab as _vocab
 from radlens.errors import DataError
+from radlens.text.dispatch import Dispatch
 
 KINDS = ("mention", "exclude", "abnormal", "negation", "uncertainty", "pseudo", "terminate",
          "section")
@@ -60,13 +61,26 @@ class MentionRule:
 
 
 @dataclass(frozen=True)
+class TriggerRule:
+    """A compiled context rule: `kind` negation/uncertainty/pseudo/terminate, `direction`
+    pre/post/both (``*`` for pseudo and terminate)."""
+
+    kind: str
+    direction: str
+    regex: re.Pattern[str]
+    name: str
+    pattern: str
+
+
+@dataclass(frozen=True)
 class RuleSet:
     """All compiled rules for one vocabulary.
 
-    `mentions` / `excludes`: per-label compiled rules; `abnormal`: No-Finding blockers;
-    `triggers`: one combined regex whose named groups ``t<i>`` index `trigger_info`
-    (kind, direction, rule name, pattern); `sections`: header regex with groups ``s<i>`` indexing
-    `section_info` (name, labelled).
+    `mentions`: compiled mention rules; `excludes`: per-label exclusion regexes; `abnormal`:
+    No-Finding blockers; `triggers`: context rules; `dispatch`: all of them indexed by prefix
+    (items are ``(category, rule)`` with category "mention", "exclude", "abnormal" or
+    "trigger"); `sections`: header regex with groups ``s<i>`` indexing `section_info`
+    (name, labelled).
     """
 
     vocabulary: str
@@ -74,11 +88,10 @@ class RuleSet:
     mentions: tuple[MentionRule, ...]
     excludes: dict[str, tuple[re.Pattern[str], ...]]
     abnormal: tuple[MentionRule, ...]
-    triggers: re.Pattern[str]
-    trigger_info: tuple[tuple[str, str, str, str], ...]
+    triggers: tuple[TriggerRule, ...]
+    dispatch: Dispatch
     sections: re.Pattern[str]
     section_info: tuple[tuple[str, bool], ...]
-    label_regexes: dict[str, re.Pattern[str]] = field(default_factory=dict)
 
 
 _SPACE = re.compile(r"(?<!\\) (\?)?")
@@ -183,25 +196,30 @@ def compile_rules(rules: list[Rule], vocabulary: str) -> RuleSet:
             sects.append(r)
         else:
             trig.append(r)
-    # Longer patterns first, so that at one position the longest trigger wins.
-    trig.sort(key=lambda r: -len(r.pattern))
-    trig_rx = "|".join(f"(?P<t{i}>{_word_regex(r.pattern)})" for i, r in enumerate(trig))
     sect_alts = "|".join(f"(?P<s{i}>{_spaces(r.pattern)})" for i, r in enumerate(sects))
     sect_rx = (rf"(?:^|(?<=[\n.;]))[ \t]*(?:{sect_alts})[ \t]*(?::|[ \t]*\n)") if sects else "(?!)"
-    by_label: dict[str, list[str]] = {}
+    triggers = tuple(TriggerRule(r.kind, r.target, re.compile(_word_regex(r.pattern), flags),
+                                 r.name, r.pattern) for r in trig)
+    dispatch = Dispatch()
     for m in mentions:
-        by_label.setdefault(m.label, []).append(m.regex.pattern)
+        dispatch.add(("mention", m), m.regex.pattern)
+    for lab, rxs in excludes.items():
+        for rx in rxs:
+            dispatch.add(("exclude", (lab, rx)), rx.pattern)
+    for m in abnormal:
+        dispatch.add(("abnormal", m), m.regex.pattern)
+    for t in triggers:
+        dispatch.add(("trigger", t), t.regex.pattern)
     return RuleSet(
         vocabulary=voc.name,
         labels=voc.labels,
         mentions=tuple(mentions),
         excludes={k: tuple(v) for k, v in excludes.items()},
         abnormal=tuple(abnormal),
-        triggers=re.compile(trig_rx or "(?!)", flags),
-        trigger_info=tuple((r.kind, r.target, r.name, r.pattern) for r in trig),
+        triggers=triggers,
+        dispatch=dispatch,
         sections=re.compile(sect_rx, flags | re.MULTILINE),
         section_info=tuple((r.target.lower(), r.value.lower() != "no") for r in sects),
-        label_regexes={k: re.compile("|".join(v), flags) for k, v in by_label.items()},
     )
 
 

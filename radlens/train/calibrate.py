@@ -7,7 +7,7 @@ highest threshold reaching 95% sensitivity, and the one maximising Youden's J.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -62,6 +62,13 @@ def calibrate(logits: np.ndarray, labels: np.ndarray, mask: np.ndarray,
     return out
 
 
+def _at_threshold(threshold: float, which: int) -> Callable[[np.ndarray, np.ndarray], float]:
+    def metric(y: np.ndarray, p: np.ndarray) -> float:
+        return cm.sensitivity_specificity(y, p, threshold)[which]
+
+    return metric
+
+
 def summarise(probs: np.ndarray, labels: np.ndarray, mask: np.ndarray,
               patients: Sequence[str], label_names: Sequence[str],
               thresholds: dict[str, dict[str, float]], n_boot: int = 1000,
@@ -78,12 +85,13 @@ def summarise(probs: np.ndarray, labels: np.ndarray, mask: np.ndarray,
         y, p, pid = labels[known, j], probs[known, j], pts[known]
         row: dict[str, Any] = {"n": int(known.sum()), "n_pos": int(y.sum()),
                                "n_patients": len(set(pid))}
-        metrics = {"auroc": cm.auroc, "ap": cm.average_precision,
-                   "ece": cm.expected_calibration_error}
+        metrics: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+            "auroc": cm.auroc, "ap": cm.average_precision,
+            "ece": cm.expected_calibration_error}
         for key, thr_key in (("youden", "threshold_youden"), ("95", "threshold_sens95")):
             thr = thresholds.get(name, {}).get(thr_key, 0.5)
-            metrics[f"sens_{key}"] = lambda a, b, t=thr: cm.sensitivity_specificity(a, b, t)[0]
-            metrics[f"spec_{key}"] = lambda a, b, t=thr: cm.sensitivity_specificity(a, b, t)[1]
+            metrics[f"sens_{key}"] = _at_threshold(thr, 0)
+            metrics[f"spec_{key}"] = _at_threshold(thr, 1)
         for key, fn in metrics.items():
             row[key] = cm.patient_bootstrap(fn, y, p, list(pid), n_boot=n_boot).as_dict()
         out[name] = row

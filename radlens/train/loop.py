@@ -192,9 +192,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
             loss.backward()
             opt.step()
             sched.step()
-            total += float(loss)
+            total += loss.item()
         seconds = time.time() - t0
-        stop = False
         if rank == 0:
             scores = val_auroc(predict_logits(model, va), va)
             named = {cfg.labels[int(j)]: v for j, v in scores.items()}
@@ -222,8 +221,6 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
             box = [state]
             dist.broadcast_object_list(box, src=0)
             state = box[0]
-        if stop:
-            break
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()

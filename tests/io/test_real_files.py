@@ -115,3 +115,15 @@ def test_truncated_real_file_is_a_decode_error() -> None:
     with pytest.raises(DecodeError) as err:
         load_image(_testfile("emri_small_jpeg_2k_lossless_too_short.dcm"))
     assert "too_short" in str(err.value) and "truncated" in str(err.value)
+
+
+def test_fast_linear_path_matches_pydicom_reference() -> None:
+    import pydicom
+    from pydicom.pixels import apply_modality_lut, apply_windowing
+
+    path = _testfile("RG1_UNCR.dcm")
+    ds = pydicom.dcmread(path)
+    values = apply_modality_lut(ds.pixel_array, ds)
+    lo, hi = apply_windowing(np.array([-np.inf, np.inf]), ds)
+    reference = 1.0 - (apply_windowing(values, ds) - lo) / (hi - lo)  # MONOCHROME1
+    np.testing.assert_allclose(load_image(path).pixels, reference, atol=2e-6)

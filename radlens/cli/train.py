@@ -1,0 +1,79 @@
+"""``radlens train classifier``: train, resume and export a finding classifier."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``train`` (with the ``classifier`` target) to the CLI."""
+    p = subparsers.add_parser("train", help="train a model (classifier)")
+    sub = p.add_subparsers(dest="target", metavar="TARGET", required=True)
+    c = sub.add_parser(
+        "classifier", help="train a finding classifier",
+        description="Train a finding classifier on one or more datasets. Starting again with "
+                    "the same --out resumes after the last finished epoch. Works under "
+                    "torchrun --nproc_per_node N (gloo DDP).")
+    c.add_argument("--data", action="append", required=True, metavar="SPEC",
+                   help="dataset spec KIND:PATH[?k=v&...] (kinds: folder, kermany, covid, csv, "
+                        "nih); repeat to mix datasets")
+    c.add_argument("--labels", required=True,
+                   help="comma-separated label names, e.g. 'Pneumonia,No Finding'")
+    c.add_argument("--out", required=True, help="run folder (checkpoints, log, model)")
+    c.add_argument("--backbone", default="efficientnet-lite0")
+    c.add_argument("--no-pretrained", action="store_true", help="random initial weights")
+    c.add_argument("--size", type=int, default=160, help="input side in pixels (default 160)")
+    c.add_argument("--epochs", type=int, default=10)
+    c.add_argument("--patience", type=int, default=3,
+                   help="early stopping: epochs without val AUROC gain")
+    c.add_argument("--batch-size", type=int, default=32, help="global batch size")
+    c.add_argument("--lr", type=float, default=1e-3)
+    c.add_argument("--weight-decay", type=float, default=1e-4)
+    c.add_argument("--val-fraction", type=float, default=0.2)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--max-minutes", type=float, default=0.0,
+                   help="time budget: no epoch starts that would end after it (0: none)")
+    c.add_argument("--threads", type=int, default=2, help="torch threads per process")
+    c.add_argument("--name", default="radlens-cxr-classifier", help="model name in the card")
+    c.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    c.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train, then export (rank 0); prints where the model card is."""
+    import os
+
+    from radlens.train.config import TrainConfig
+    from radlens.train.export import export_run
+    from radlens.train.loop import train
+
+    cfg = TrainConfig(
+        data=tuple(args.data), labels=tuple(s.strip() for s in args.labels.split(",") if s),
+        out=args.out, backbone=args.backbone, pretrained=not args.no_pretrained,
+        size=args.size, epochs=args.epochs, patience=args.patience,
+        batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
+        val_fraction=args.val_fraction, seed=args.seed, max_minutes=args.max_minutes,
+        threads=args.threads, name=args.name)
+    t0 = time.time()
+    train(cfg, progress=True)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0
+    card_path = export_run(cfg)
+    card = json.loads(card_path.read_text())
+    summary = {"card": str(card_path), "minutes": round((time.time() - t0) / 60, 2),
+               "epochs": card["training"]["epochs_run"],
+               "best_epoch": card["training"]["best_epoch"],
+               "val_auroc": {n: m["auroc"]["value"]
+                             for n, m in card["validation"]["metrics"].items()}}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"model card: {summary['card']}  ({summary['minutes']} min, "
+              f"{summary['epochs']} epochs, best {summary['best_epoch']})")
+        for name, value in summary["val_auroc"].items():
+            print(f"  {name}: validation AUROC {value:.4f}")
+    sys.stdout.flush()
+    return 0

@@ -1,0 +1,110 @@
+"""Evaluate a classifier on a dataset: per-label AUROC, AP, sens/spec, ECE with patient CIs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from radlens.data import spec as data_spec
+from radlens.data.samples import Dataset, decode_all, harmonise
+from radlens.errors import DataError
+from radlens.metrics import classification as cm
+from radlens.models.registry import LoadedModel
+from radlens.train.calibrate import summarise
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Calibrated probabilities (N, L), labels and mask (N, L), patient ids, for `labels`."""
+
+    labels: tuple[str, ...]
+    probs: np.ndarray
+    targets: np.ndarray
+    mask: np.ndarray
+    patients: tuple[str, ...]
+    n_skipped: int
+
+
+def shared_labels(model_labels: Sequence[str], datasets: Sequence[Dataset]) -> tuple[str, ...]:
+    """Model labels that at least one dataset provides (case-insensitive); DataError if none."""
+    have = {n.lower() for d in datasets for n in d.label_names}
+    out = tuple(n for n in model_labels if n.lower() in have)
+    if not out:
+        raise DataError(f"the data has none of the model's labels ({', '.join(model_labels)})",
+                        ", ".join(d.name for d in datasets))
+    return out
+
+
+def predict(loaded: LoadedModel, dataset: Dataset, batch: int = 32,
+            progress: bool = True) -> Predictions:
+    """Run `loaded` over every readable image of `dataset` (already harmonised to its labels)."""
+    import torch
+
+    images, kept, skipped = decode_all(dataset.samples, loaded.size, progress)
+    if not kept:
+        raise DataError("no readable images in the dataset", dataset.name)
+    cols = [loaded.labels.index(n) for n in dataset.label_names]
+    outs = []
+    with torch.no_grad():
+        for s in range(0, len(images), batch):
+            x = torch.from_numpy(images[s:s + batch]).float().div_(255)[:, None]
+            outs.append(loaded.network(x).numpy())
+    logits = np.concatenate(outs)[:, cols]
+    probs = 1.0 / (1.0 + np.exp(-logits / loaded.temperatures[cols]))
+    samples = [dataset.samples[i] for i in kept]
+    return Predictions(dataset.label_names, probs, np.stack([s.labels for s in samples]),
+                       np.stack([s.mask for s in samples]),
+                       tuple(s.patient_id for s in samples), len(skipped))
+
+
+def evaluate(model: str, specs: Sequence[str], plots: str | Path | None = None,
+             n_boot: int = 1000, progress: bool = True) -> dict[str, Any]:
+    """Evaluate `model` (name or path) on the datasets `specs`; optionally write PNG plots.
+
+    Returns {"model", "data", "n_images", "n_patients", "n_skipped", "metrics": label -> figures
+    (see `radlens.train.calibrate.summarise`)}. Plots: ``roc.png`` and ``reliability.png``.
+    """
+    from radlens.models import registry
+
+    loaded = registry.load(model)
+    datasets = [data_spec.load(s) for s in specs]
+    labels = shared_labels(loaded.labels, datasets)
+    pred = predict(loaded, harmonise(datasets, labels), progress=progress)
+    thresholds = {n: {"threshold_youden": loaded.threshold(n, "youden"),
+                      "threshold_sens95": loaded.threshold(n, "sens95")} for n in labels}
+    figures = summarise(pred.probs, pred.targets, pred.mask, pred.patients, labels, thresholds,
+                        n_boot=n_boot)
+    if plots is not None:
+        write_plots(pred, Path(plots))
+    return {"model": loaded.info.name, "sha256": loaded.info.sha256, "data": list(specs),
+            "n_images": len(pred.patients), "n_patients": len(set(pred.patients)),
+            "n_skipped": pred.n_skipped, "metrics": figures}
+
+
+def write_plots(pred: Predictions, folder: Path) -> list[Path]:
+    """Write ``roc.png`` and ``reliability.png`` (one line per label) into `folder`."""
+    from radlens.render.plots import line_plot
+
+    folder.mkdir(parents=True, exist_ok=True)
+    roc, rel = [], []
+    for j, name in enumerate(pred.labels):
+        k = pred.mask[:, j].astype(bool)
+        y, p = pred.targets[k, j], pred.probs[k, j]
+        if len(np.unique(y)) == 2:
+            fpr, tpr, _ = cm.roc_curve(y, p)
+            roc.append((f"{name} (AUROC {cm.auroc(y, p):.3f})", fpr, tpr))
+        bins = cm.reliability_bins(y, p)
+        rel.append((f"{name} (ECE {cm.expected_calibration_error(y, p):.3f})",
+                    [b[0] for b in bins], [b[1] for b in bins]))
+    paths = [folder / "roc.png", folder / "reliability.png"]
+    line_plot(roc, "ROC", "false-positive rate", "sensitivity", paths[0])
+    line_plot(rel, "Reliability", "predicted probability", "observed frequency", paths[1],
+              markers=True)
+    return paths

@@ -1,0 +1,130 @@
+"""The model registry: bundled weights with their JSON model cards.
+
+A model is a pair ``<name>.safetensors`` + ``<name>.json`` (the card) in ``radlens/weights``
+(package data) or in any folder given by path. The card carries everything needed to use the
+weights correctly: labels, input convention, calibration temperatures, thresholds, training
+data and licences, validation figures and intended use. Loading checks the weights' SHA-256
+against the card, so weights can never be used with the wrong labels or preprocessing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from radlens.errors import ModelError
+from radlens.schema import ModelInfo
+
+REQUIRED_KEYS = ("name", "version", "task", "backbone", "labels", "weights", "input",
+                 "calibration", "thresholds")
+
+
+def weights_dir() -> Path:
+    """The folder of bundled weights and cards (package data ``radlens/weights``)."""
+    return Path(str(resources.files("radlens.weights")))
+
+
+def _card_paths() -> list[Path]:
+    return sorted(weights_dir().glob("*.json"))
+
+
+def list_cards() -> list[dict[str, Any]]:
+    """Every bundled model card (parsed JSON), sorted by file name; [] when none is bundled."""
+    return [read_card(p) for p in _card_paths()]
+
+
+def default_model(task: str = "classify") -> str | None:
+    """Name of the first bundled model for `task`, or None when no weights are bundled."""
+    for card in list_cards():
+        if card["task"] == task and (weights_dir() / card["weights"]["file"]).is_file():
+            return str(card["name"])
+    return None
+
+
+def read_card(path: str | Path) -> dict[str, Any]:
+    """Parse and validate a model card; `ModelError` naming the file when it is invalid."""
+    p = Path(path)
+    try:
+        card: dict[str, Any] = json.loads(p.read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot read the model card ({exc})", p) from exc
+    missing = [k for k in REQUIRED_KEYS if k not in card]
+    if missing:
+        raise ModelError(f"model card lacks {', '.join(missing)}", p)
+    for label in card["labels"]:
+        if label not in card["thresholds"] or label not in card["calibration"]:
+            raise ModelError(f"model card has no threshold/temperature for {label!r}", p)
+    card["_path"] = str(p)
+    return card
+
+
+def find_card(model: str) -> dict[str, Any]:
+    """The card of `model`: a bundled model name, a card path, or a folder with model.json."""
+    p = Path(model).expanduser()
+    if p.is_dir() and (p / "model.json").is_file():
+        return read_card(p / "model.json")
+    if p.suffix == ".json" and p.is_file():
+        return read_card(p)
+    for card in list_cards():
+        if card["name"] == model:
+            return card
+    names = [c["name"] for c in list_cards()]
+    raise ModelError(f"unknown model; bundled models: {', '.join(names) or 'none'} "
+                     "(or give a model.json path or run folder)", model)
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedModel:
+    """A classifier ready for inference with its card and per-label calibration arrays."""
+
+    network: Any  # radlens.models.classifier.FindingClassifier (torch imported lazily)
+    card: dict[str, Any]
+    temperatures: np.ndarray
+    info: ModelInfo
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(self.card["labels"])
+
+    @property
+    def size(self) -> int:
+        return int(self.card["input"]["size"])
+
+    def threshold(self, label: str, kind: str | None = None) -> float:
+        """Operating threshold of `label`: kind "youden", "sens95" or the card's default."""
+        entry = self.card["thresholds"][label]
+        return float(entry[kind or entry.get("default", "youden")])
+
+
+@lru_cache(maxsize=4)
+def load(model: str) -> LoadedModel:
+    """Load a classifier by bundled name or path (cached); checks the weights' SHA-256."""
+    from safetensors.torch import load_file
+
+    from radlens.models.classifier import FindingClassifier
+
+    card = find_card(model)
+    wpath = Path(card["_path"]).parent / card["weights"]["file"]
+    if not wpath.is_file():
+        raise ModelError("weights file missing", wpath)
+    data = wpath.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if card["weights"].get("sha256") and digest != card["weights"]["sha256"]:
+        raise ModelError("weights do not match the SHA-256 in the model card", wpath)
+    net = FindingClassifier(card["backbone"], len(card["labels"]), pretrained=False)
+    try:
+        net.net.load_state_dict(load_file(str(wpath)))
+    except (RuntimeError, OSError) as exc:
+        raise ModelError(f"weights do not fit the card's backbone ({exc})", wpath) from exc
+    net.eval()
+    temps = np.array([card["calibration"][n]["temperature"] for n in card["labels"]],
+                     dtype=np.float32)
+    info = ModelInfo(card["name"], str(card["version"]), card["task"], digest)
+    return LoadedModel(net, card, temps, info)

@@ -1,0 +1,1 @@
+"""Renderers: overlay PNGs of heatmaps and regions over the image."""

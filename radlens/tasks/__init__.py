@@ -1,0 +1,1 @@
+"""Tasks turn model outputs into schema results: classify (findings + Grad-CAM regions)."""

@@ -1,0 +1,96 @@
+"""Classify one image: calibrated findings with calls, and Grad-CAM regions for positives."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import numpy as np
+
+from radlens.errors import ModelError
+from radlens.schema import Box, Call, Finding, Image, ModelInfo, Region, RegionKind
+
+NO_FINDING = "No Finding"
+
+
+@dataclass(frozen=True)
+class ClassifyResult:
+    """Findings (one per model label), Grad-CAM regions they point at, and the model used."""
+
+    findings: tuple[Finding, ...]
+    regions: tuple[Region, ...]
+    model: ModelInfo
+
+
+def probabilities(image: Image, model: str | None = None) -> tuple[np.ndarray, object]:
+    """Calibrated probabilities (L,) for `image` and the loaded model (see `classify`)."""
+    import torch
+
+    from radlens.models import registry
+    from radlens.models.classifier import preprocess, set_threads
+
+    name = model or registry.default_model("classify")
+    if name is None:
+        raise ModelError("no classifier is installed (radlens/weights has no model card)")
+    loaded = registry.load(name)
+    set_threads()
+    x = preprocess(image.pixels, loaded.size)
+    with torch.no_grad():
+        logits = loaded.network(x)[0].numpy()
+    return 1.0 / (1.0 + np.exp(-logits / loaded.temperatures)), loaded
+
+
+def heat_region(heatmap: np.ndarray, label: str, score: float, width: int,
+                height: int) -> Region:
+    """A FINDING region from a heatmap: box of the cells >= 0.5, side from the mass balance.
+
+    The side is the patient's: mass mostly (> 65%) on the image's left half is the patient's
+    right on a standard PA/AP display.
+    """
+    h, w = heatmap.shape
+    rows, cols = np.nonzero(heatmap >= 0.5)
+    box = None
+    if rows.size:
+        box = Box(cols.min() * width / w, rows.min() * height / h,
+                  (cols.max() + 1) * width / w, (rows.max() + 1) * height / h)
+    total = float(heatmap.sum())
+    side = None
+    if total > 0:
+        left_image = float(heatmap[:, : w // 2].sum()) / total
+        side = "right" if left_image > 0.65 else "left" if left_image < 0.35 else None
+    return Region(id=uuid.uuid4().hex, kind=RegionKind.FINDING, label=label, box=box,
+                  heatmap=heatmap.astype(np.float32), side=side, score=score)
+
+
+def classify(image: Image, model: str | None = None, explain: bool = True) -> ClassifyResult:
+    """Run the finding classifier on `image` (pixels in [0, 1], air dark, as loaded by radlens).
+
+    `model`: a bundled model name, a model card path or a run folder (default: the bundled
+    default, `radlens.models.registry.default_model`). Every label gets a `Finding` with its
+    calibrated probability, the card's default operating threshold and the call; with
+    `explain`, each positive finding (other than No Finding) gets a Grad-CAM `Region`.
+    Raises `ModelError` when no model is available.
+    """
+    from radlens.models.classifier import preprocess
+    from radlens.models.gradcam import grad_cam
+    from radlens.models.registry import LoadedModel
+
+    probs, loaded_obj = probabilities(image, model)
+    assert isinstance(loaded_obj, LoadedModel)
+    loaded = loaded_obj
+    calls = []
+    for j, label in enumerate(loaded.labels):
+        thr = loaded.threshold(label)
+        calls.append((label, float(probs[j]), thr, Call.from_probability(float(probs[j]), thr)))
+    positives = [j for j, c in enumerate(calls) if c[3] is Call.POSITIVE and c[0] != NO_FINDING]
+    regions: dict[int, Region] = {}
+    if explain and positives:
+        maps = grad_cam(loaded.network, preprocess(image.pixels, loaded.size), positives)
+        for j, heat in maps.items():
+            regions[j] = heat_region(heat, calls[j][0], calls[j][1], image.meta.width,
+                                     image.meta.height)
+    findings = tuple(
+        Finding(label=label, probability=p, threshold=thr, call=call, model=loaded.info.name,
+                region_ids=(regions[j].id,) if j in regions else ())
+        for j, (label, p, thr, call) in enumerate(calls))
+    return ClassifyResult(findings, tuple(regions.values()), loaded.info)

@@ -1,0 +1,1 @@
+"""Training: configs, the classifier loop, calibration and export."""
