@@ -19,7 +19,7 @@ from pydicom.data import get_testdata_file
 from radlens.io import load_image
 
 
-def _time(fn, path: str) -> float:  # noqa: ANN001
+def _time(fn, path: str) -> float:
     start = time.perf_counter()
     fn(path)
     return time.perf_counter() - start

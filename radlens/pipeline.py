@@ -58,10 +58,12 @@ def read(source: str | os.PathLike[str] | Image, *, model: str | None = None,
         raise QualityError(f"failed the input-quality check: {reasons}", image.meta.source,
                            qc.issues)
     notes: list[str] = []
+    findings: tuple[Finding, ...] = ()
+    regions: tuple[Region, ...] = ()
+    models: tuple[ModelInfo, ...] = ()
     classified = _classify(image, model, explain)
     if classified is None:
         notes.append(NO_MODEL_NOTE)
-        findings, regions, models = (), (), ()
     else:
         findings, regions, models = classified
     return Interpretation(image=image.meta, qc=qc, findings=findings, regions=regions,

@@ -92,10 +92,10 @@ def _convert(value: Any, hint: Any, array_dir: Path | None, where: str) -> Any:
 
 
 def from_dict(data: Any, cls: type[T], array_dir: Path | None = None) -> T:
-    """Build a `cls` schema object from `to_dict` output; raises `DataError` when it does not fit."""
+    """Build a `cls` schema object from `to_dict` output; `DataError` when it does not fit."""
     if not isinstance(data, dict):
         raise DataError(f"{cls.__name__}: expected an object, got {type(data).__name__}")
-    hints = _hints(cls)
+    hints = _hints(cls)  # type: ignore[arg-type]
     kwargs: dict[str, Any] = {}
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
         if f.name in data:

@@ -92,7 +92,7 @@ _INVERSE = {"exact": "exact", "narrower": "broader", "broader": "narrower"}
 def _pairs(src: str, dst: str) -> list[tuple[str, str, str]]:
     mappings = _data()["mappings"]
     if f"{src}->{dst}" in mappings:
-        return [tuple(p) for p in mappings[f"{src}->{dst}"]["pairs"]]  # type: ignore[misc]
+        return [(a, b, r) for a, b, r in mappings[f"{src}->{dst}"]["pairs"]]
     if f"{dst}->{src}" in mappings:
         return [(b, a, _INVERSE[r]) for a, b, r in mappings[f"{dst}->{src}"]["pairs"]]
     raise DataError(f"no mapping between vocabularies {src!r} and {dst!r}")

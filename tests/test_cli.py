@@ -19,14 +19,14 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=300)
 
 
-def test_help_and_version(capsys) -> None:  # noqa: ANN001
+def test_help_and_version(capsys) -> None:
     proc = _run("--help")
     assert proc.returncode == 0 and "read" in proc.stdout
     proc = _run("--version")
     assert proc.stdout.strip() == f"radlens {__version__}"
 
 
-def test_read_json_and_out(tmp_path: Path, chest_like: np.ndarray, capsys) -> None:  # noqa: ANN001
+def test_read_json_and_out(tmp_path: Path, chest_like: np.ndarray, capsys) -> None:
     img = tmp_path / "chest.png"
     PILImage.fromarray((chest_like * 255).astype(np.uint8)).save(img)
     status = main(["read", str(img), str(tmp_path / "nope.png"), "--json", "--out",

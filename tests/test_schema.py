@@ -16,11 +16,11 @@ from radlens.errors import DataError
 from radlens.schema import (
     Box,
     Call,
+    Evidence,
     Finding,
     ImageMeta,
     Interpretation,
     LabelRecord,
-    Evidence,
     ModelInfo,
     QCIssue,
     QCReport,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -31,7 +32,7 @@ def load_nifti(path: Path, max_pixels: int) -> Image:
     import nibabel as nib
 
     try:
-        img = nib.load(str(path))
+        img: Any = nib.load(str(path))
         shape = tuple(int(s) for s in img.shape)
     except Exception as exc:
         raise DecodeError(f"not a readable NIfTI file ({type(exc).__name__}: {exc})",
@@ -47,7 +48,7 @@ def load_nifti(path: Path, max_pixels: int) -> Image:
             f"image of {nx}x{ny} pixels exceeds the safety limit of {max_pixels:,} pixels", path)
     try:
         data = np.asarray(img.get_fdata(dtype=np.float64)).reshape(nx, ny)
-        header = img.header
+        header: Any = img.header
         cal_min, cal_max = float(header.get("cal_min", 0)), float(header.get("cal_max", 0))
         zooms = tuple(float(z) for z in header.get_zooms()[:2])
         unit = header.get_xyzt_units()[0]

@@ -79,9 +79,8 @@ def load_raster(path: Path, max_pixels: int) -> Image:
         fmt = _FORMATS.get(im.format or "", (im.format or "unknown").lower())
         try:
             im.load()
-            if fmt == "jpeg":
-                im = ImageOps.exif_transpose(im)
-            unit, bits = _grey(im, path)
+            oriented = ImageOps.exif_transpose(im) if fmt == "jpeg" else im
+            unit, bits = _grey(oriented, path)
         except Exception as exc:
             log.debug("decoding failed for %s", path, exc_info=True)
             raise DecodeError(f"cannot decode the image ({type(exc).__name__}: {exc})",

@@ -121,10 +121,7 @@ def label_detailed(texts: Sequence[object], vocab: str = "chexpert14",
     out: list[Labelled] = []
     for i, text in enumerate(texts):
         rid = str(ids[i]) if ids is not None else str(i)
-        result = label_one(text, rid, rules)
-        for w in result.warnings:
-            log.warning("report %s: %s", rid, w)
-        out.append(result)
+        out.append(label_one(text, rid, rules))
     return out
 
 
@@ -143,4 +140,8 @@ def label(texts: Sequence[str], vocab: str = "chexpert14", ids: Sequence[str] | 
     empty, non-string or binary input gives an all-None record and a logged warning. Raises
     `DataError` for an unknown vocabulary, a bad rule file or mismatched `ids`.
     """
-    return [r.record for r in label_detailed(texts, vocab, ids, extra_rules)]
+    results = label_detailed(texts, vocab, ids, extra_rules)
+    for r in results:
+        for w in r.warnings:
+            log.warning("report %s: %s", r.record.id, w)
+    return [r.record for r in results]

@@ -31,7 +31,7 @@ def _seeds() -> dict[str, list[bytes]]:
     rle = get_testdata_file("MR_small_RLE.dcm", download=False)
     if rle:
         seeds["dicom"].append(Path(str(rle)).read_bytes())
-    for mode, dtype in (("L", np.uint8), ("I;16", np.uint16)):
+    for dtype in (np.uint8, np.uint16):
         arr = rng.integers(0, 255 if dtype is np.uint8 else 65535, (24, 24)).astype(dtype)
         path = _DIR / f"seed-{dtype.__name__}.png"
         PILImage.fromarray(arr).save(path)
@@ -73,7 +73,7 @@ def _check(data: bytes, suffix: str) -> None:
     assert image.pixels.min() >= 0.0 and image.pixels.max() <= 1.0
 
 
-def _fuzz(fmt: str, suffix: str):  # noqa: ANN202 - returns a hypothesis test
+def _fuzz(fmt: str, suffix: str):
     @settings(max_examples=EXAMPLES_PER_FORMAT, deadline=None, derandomize=True,
               suppress_health_check=list(HealthCheck), database=None)
     @given(seed=st.integers(0, 10), ops=st.lists(mutation, min_size=1, max_size=12),
