@@ -21,11 +21,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from labeler_common import NIH_LABELS, MedspacyPeer, load_iu, timed  # noqa: E402
+from labeler_common import NIH_LABELS, MedspacyPeer, load_iu, timed
 
-from radlens.metrics.stats import bootstrap_ci  # noqa: E402
-from radlens.paths import data_root  # noqa: E402
-from radlens.text.labeler import label  # noqa: E402
+from radlens.metrics.stats import bootstrap_ci
+from radlens.paths import data_root
+from radlens.text.labeler import label
 
 
 def _f1(tp: float, fp: float, fn: float) -> float:

@@ -16,9 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from labeler_common import MedspacyPeer, load_iu, timed  # noqa: E402
+from labeler_common import MedspacyPeer, load_iu, timed
 
-from radlens.text.labeler import label  # noqa: E402
+from radlens.text.labeler import label
 
 
 def main() -> int:

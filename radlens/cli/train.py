@@ -36,6 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--max-minutes", type=float, default=0.0,
                    help="time budget: no epoch starts that would end after it (0: none)")
+    c.add_argument("--no-augment", action="store_true", help="no training augmentation")
     c.add_argument("--threads", type=int, default=2, help="torch threads per process")
     c.add_argument("--name", default="radlens-cxr-classifier", help="model name in the card")
     c.add_argument("--json", action="store_true", help="print the run summary as JSON")
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         size=args.size, epochs=args.epochs, patience=args.patience,
         batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
         val_fraction=args.val_fraction, seed=args.seed, max_minutes=args.max_minutes,
-        threads=args.threads, name=args.name)
+        threads=args.threads, augment=not args.no_augment, name=args.name)
     t0 = time.time()
     train(cfg, progress=True)
     if int(os.environ.get("RANK", "0")) != 0:

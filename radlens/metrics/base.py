@@ -201,3 +201,11 @@ def get_metric(name: str, **options: Any) -> Metric:
     if key not in _REGISTRY:
         raise DataError(f"unknown metric {name!r}; choose from {', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[key](**options)
+
+
+def score(refs: Sequence[str], hyps: Sequence[str],
+          metrics: Sequence[str] = ("bleu", "rexrank_bleu", "rouge", "radlens_f1"),
+          ids: Sequence[str] | None = None) -> dict[str, MetricResult]:
+    """Score candidate reports `hyps` against references `refs` (paired by position) with each
+    named metric; returns metric name -> `MetricResult`."""
+    return {name: get_metric(name).compute(refs, hyps, ids) for name in metrics}

@@ -21,10 +21,12 @@ CheXbert.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from radlens.errors import DataError, MissingDependencyError
 from radlens.metrics.base import Aggregate, Metric, MetricResult, register
@@ -181,13 +183,20 @@ class RadlensF1(Metric):
     def label(self, texts: Sequence[str]) -> list[LabelRecord]:
         """Label `texts` (each distinct text once; results cached on this instance)."""
         todo = list(dict.fromkeys(t for t in texts if t not in self._cache))
-        if todo:
-            labeller = self._labeller or _default_labeller()
-            records = labeller(todo, vocab="chexpert14")
-            if len(records) != len(todo):
-                raise DataError(f"the labeller returned {len(records)} records for "
-                                f"{len(todo)} texts")
-            self._cache.update(zip(todo, records, strict=True))
+        if not todo:
+            return [self._cache[t] for t in texts]
+        labeller = self._labeller or _default_labeller()
+        chunk = 256
+        with tqdm(total=len(todo), desc="labelling reports", unit="report", file=sys.stderr,
+                  disable=None if len(todo) > chunk else True, leave=False) as bar:
+            for start in range(0, len(todo), chunk):
+                part = todo[start:start + chunk]
+                records = labeller(part, vocab="chexpert14")
+                if len(records) != len(part):
+                    raise DataError(f"the labeller returned {len(records)} records for "
+                                    f"{len(part)} texts")
+                self._cache.update(zip(part, records, strict=True))
+                bar.update(len(part))
         return [self._cache[t] for t in texts]
 
     def compute(self, refs: Sequence[str], hyps: Sequence[str],

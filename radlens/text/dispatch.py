@@ -14,7 +14,7 @@ from typing import Any
 
 try:  # Python >= 3.11 keeps the regex parser here.
     from re import _parser as _sre  # type: ignore[attr-defined]
-    from re._constants import (  # type: ignore[attr-defined]
+    from re._constants import (
         ASSERT,
         ASSERT_NOT,
         AT,

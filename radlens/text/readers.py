@@ -19,7 +19,7 @@ from pathlib import Path
 from radlens.errors import DataError, InputError
 
 IU_SECTIONS = ("findings", "impression")
-"""The IU/OpenI sections labelled by default (INDICATION and COMPARISON are context, not findings)."""
+"""IU/OpenI sections labelled by default (INDICATION, COMPARISON are context, not findings)."""
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ class Rule:
     pattern: str
     value: str
     name: str
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,7 @@ def parse_rules(text: str, source: str) -> list[Rule]:
         except re.error as exc:
             raise DataError(f"line {lineno}: bad regular expression {pattern!r}: {exc}",
                             source) from None
-        rules.append(Rule(kind, target, pattern, value, f"{Path(source).name}:{lineno}"))
+        rules.append(Rule(kind, target, pattern, value, f"{Path(source).name}:{lineno}", source))
     return rules
 
 
@@ -153,7 +154,7 @@ def _read_extra(path: str | Path) -> list[Rule]:
     return parse_rules(text, str(p))
 
 
-def _label_for(target: str, vocabulary: str, source: str) -> str | None:
+def _label_for(target: str, vocabulary: str, rule: Rule) -> str | None:
     """Resolve a rule's label in `vocabulary`; None when it belongs to another vocabulary."""
     if ":" in target:
         voc, target = target.split(":", 1)
@@ -165,7 +166,7 @@ def _label_for(target: str, vocabulary: str, source: str) -> str | None:
         try:
             _vocab.canonical(target)
         except DataError:
-            raise DataError(f"rule {source}: unknown label {target!r}", source) from None
+            raise DataError(f"rule {rule.name}: unknown label {target!r}", rule.source) from None
         return None
 
 
@@ -180,7 +181,7 @@ def compile_rules(rules: list[Rule], vocabulary: str) -> RuleSet:
     sects: list[Rule] = []
     for r in rules:
         if r.kind in ("mention", "exclude"):
-            lab = _label_for(r.target, voc.name, r.name)
+            lab = _label_for(r.target, voc.name, r)
             if lab is None:
                 continue
             rx = re.compile(_word_regex(r.pattern), flags)

@@ -18,6 +18,7 @@ _CANDIDATE = re.compile(
     r"|\n[ \t]*\n\s*"                   # blank line
     r"|(?<=\s)(?=\d{1,2}[.)][ \t]+\S)"  # a list item number after white space
 )
+_LIST_NUMBER = re.compile(r"(?:^|(?<=\s))\d{1,2}$")
 _WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)$")
 
 
@@ -43,6 +44,9 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
             if m.group().startswith("."):
                 w = _WORD_BEFORE.search(text, max(start, m.start() - 12), m.start())
                 if w and w.group(1).lower().rstrip(".") in abbrev:
+                    continue
+                if m.group() == "." and _LIST_NUMBER.search(text, max(start, m.start() - 3),
+                                                            m.start()):
                     continue
             nxt = re.match(r"\s*(\S)", text[cut:cut + 40])
             if nxt and nxt.group(1).islower():

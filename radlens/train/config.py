@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 
@@ -16,7 +16,8 @@ class TrainConfig:
     `lr`, `weight_decay`: AdamW; the schedule is linear warm-up over `warmup_epochs` then cosine
     decay to 0. `batch_size` is the global batch (split across DDP processes). `val_fraction`
     of patients (per source) go to validation, chosen by `seed`. `max_minutes`: stop before an
-    epoch that would end after this many minutes of training (0: no limit).
+    epoch that would end after this many minutes of training (0: no limit). `augment`: random
+    radiograph augmentation of training batches (`radlens.data.transforms.augment_batch`).
     """
 
     data: tuple[str, ...]
@@ -35,8 +36,8 @@ class TrainConfig:
     seed: int = 0
     max_minutes: float = 0.0
     threads: int = 2
+    augment: bool = True
     name: str = "radlens-cxr-classifier"
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form (tuples become lists)."""

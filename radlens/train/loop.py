@@ -182,7 +182,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
             bar = tqdm(bar, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step", file=sys.stderr)
         for k in bar:
             x, y, m = tr.batch(mine[k * per_rank:(k + 1) * per_rank])
-            x = augment_batch(x, aug)
+            if cfg.augment:
+                x = augment_batch(x, aug)
             logits = net(x.to(device))
             bce = F.binary_cross_entropy_with_logits(logits, y.to(device), reduction="none",
                                                      pos_weight=pos_weight)

@@ -104,3 +104,26 @@ def test_end_to_end_with_radlens_labeller() -> None:
     pe = missed.details["per_label"]["top5.u_pos"]["Pleural Effusion"]
     assert (pe["support"], pe["predicted"], pe["recall"]) == (1, 0, 0.0)
     assert missed["top5.u_pos.micro_recall"] == pytest.approx(1 / 2)
+
+
+def test_many_texts_are_labelled_in_chunks() -> None:
+    sizes: list[int] = []
+
+    def fake(texts: Sequence[str], vocab: str = "chexpert14") -> list[LabelRecord]:
+        sizes.append(len(texts))
+        return [rec(t, Edema=1) for t in texts]
+
+    texts = [f"report {i}" for i in range(600)]
+    res = RadlensF1(labeller=fake).compute(texts, texts)
+    assert sizes == [256, 256, 88]
+    assert res["all14.u_pos.micro_f1"] == 1.0
+
+
+def test_missing_labeller_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from radlens.errors import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "radlens.text.labeler", None)
+    with pytest.raises(MissingDependencyError, match="radlens report labeller"):
+        RadlensF1().compute(["a"], ["b"])
