@@ -61,6 +61,15 @@ class MedspacyPeer:
         import medspacy
         from medspacy.ner import TargetRule
 
+        try:  # PyRuSH logs every token at DEBUG through loguru: silence it, for a fair timing
+            import sys
+
+            from loguru import logger
+            logger.remove()
+            logger.add(sys.stderr, level="WARNING")
+        except ImportError:
+            pass
+
         self.rules = load_rules(vocab)
         self.labels = self.rules.labels
         self.nlp = medspacy.load(enable=["medspacy_pyrush", "medspacy_target_matcher",

@@ -1,4 +1,4 @@
-"""Speed of radlens's BLEU and ROUGE-L against sacrebleu, rouge-score and NLTK, same pairs, same run.
+"""Speed of radlens BLEU and ROUGE-L vs sacrebleu, rouge-score and NLTK: same pairs, same run.
 
 Usage: ``python benchmarks/metrics_speed.py [--data-root DIR] [--passes 20] [--runs 5]``
 

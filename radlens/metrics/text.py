@@ -228,23 +228,28 @@ def rouge_l(hyp: str, ref: str) -> tuple[float, float, float]:
 # --- registered metrics ---------------------------------------------------------------------
 
 def bleu_from_sums(sums: np.ndarray, max_order: int = MAX_ORDER,
-                   stats_order: int = MAX_ORDER) -> np.ndarray:
-    """Corpus BLEU-`max_order` for each row of `sums`, an (m, 2 + 2 * stats_order) array of
-    summed `bleu_stats` rows; vectorised `bleu_from_stats` (no effective order). Shape (m,)."""
+                   stats_order: int = MAX_ORDER, effective_order: bool = False) -> np.ndarray:
+    """BLEU-`max_order` for each row of `sums`, an (m, 2 + 2 * stats_order) array of (summed)
+    `bleu_stats` rows: the vectorised `bleu_from_stats`. Returns shape (m,), values in [0, 1].
+    Corpus BLEU: the column sums of a corpus; sentence BLEU: one pair per row with
+    `effective_order`."""
     sums = np.asarray(sums, dtype=float)
     sys_len, ref_len = sums[:, 0], sums[:, 1]
     correct = sums[:, 2:2 + max_order]
     total = sums[:, 2 + stats_order:2 + stats_order + max_order]
-    ok = (correct.sum(axis=1) > 0) & (total > 0).all(axis=1)
-    zero = correct == 0
+    valid = total > 0  # orders with candidate n-grams (a prefix: totals never increase)
+    eff = valid.sum(axis=1)
+    ok = (correct.sum(axis=1) > 0) & (eff > 0 if effective_order else valid.all(axis=1))
+    zero = (correct == 0) & valid
     smooth = np.cumprod(np.where(zero, 2.0, 1.0), axis=1)
-    safe_total = np.where(total > 0, total, 1.0)
-    prec = np.where(zero, 1.0 / (smooth * safe_total), correct / safe_total)
-    log_mean = np.log(prec).mean(axis=1)
+    safe_total = np.where(valid, total, 1.0)
+    log_prec = np.where(valid, np.log(np.where(zero, 1.0 / (smooth * safe_total),
+                                               np.where(valid, correct, 1.0) / safe_total)),
+                        0.0)
+    log_mean = log_prec.sum(axis=1) / np.maximum(eff if effective_order else max_order, 1)
     short = sys_len < ref_len
     bp_log = np.where(short, 1 - ref_len / np.where(sys_len > 0, sys_len, 1.0), 0.0)
-    score = np.exp(bp_log + log_mean)
-    return np.where(ok & ~(short & (sys_len == 0)), score, 0.0)
+    return np.where(ok, np.exp(bp_log + log_mean), 0.0)
 
 
 def _bleu_sums_fn(order: int) -> Callable[[np.ndarray], np.ndarray]:
@@ -274,9 +279,7 @@ class Bleu(Metric):
         stats = np.array(rows, dtype=np.int64).reshape(len(rows), 2 + 2 * MAX_ORDER)
         aggregates = {f"bleu{k}": Aggregate(f"bleu{k}", stats, _bleu_sums_fn(k))
                       for k in range(1, MAX_ORDER + 1)}
-        per_pair = {f"bleu{k}": np.array([bleu_from_stats(row, k, effective_order=True,
-                                                          stats_order=MAX_ORDER)
-                                          for row in rows], dtype=float)
+        per_pair = {f"bleu{k}": bleu_from_sums(stats, k, MAX_ORDER, effective_order=True)
                     for k in range(1, MAX_ORDER + 1)}
         details = {"tokenizer": "13a", "lowercase": lc, "smoothing": "exp",
                    "aggregate": "corpus", "per_pair": "sentence BLEU, effective order",

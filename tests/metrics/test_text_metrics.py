@@ -70,6 +70,11 @@ def test_vectorised_corpus_bleu_matches_scalar() -> None:
             want = T.bleu_from_stats(sums.tolist(), k, stats_order=4)
             got = T.bleu_from_sums(sums[None, :], k)[0]
             assert got == pytest.approx(want, abs=1e-12)
+        # sentence BLEU (effective order), one pair per row
+        want_rows = [T.bleu_from_stats(row, k, effective_order=True, stats_order=4)
+                     for row in rows]
+        got_rows = T.bleu_from_sums(stats, k, effective_order=True)
+        np.testing.assert_allclose(got_rows, want_rows, rtol=0, atol=1e-12)
 
 
 def test_rexrank_bleu_by_hand() -> None:
