@@ -70,7 +70,7 @@ def _scan_folder(root: Path, all_files: bool) -> list[BatchItem]:
             if not all_files and not name.lower().endswith(IMAGE_SUFFIXES):
                 continue
             full = Path(dirpath) / name
-            items.append(BatchItem(full.relative_to(root).as_posix(), str(full)))
+            items.append(BatchItem(full.relative_to(root).as_posix(), os.path.abspath(full)))
     return items
 
 
@@ -95,7 +95,7 @@ def _read_csv(path: Path) -> list[BatchItem]:
             continue
         seen.add(key)
         full = Path(key) if Path(key).is_absolute() else path.parent / key
-        items.append(BatchItem(key, str(full)))
+        items.append(BatchItem(key, os.path.abspath(full)))
     return items
 
 
@@ -148,11 +148,7 @@ def _watch_parent(parent: int) -> None:
 def _init_worker(parent: int, threads: int) -> None:
     """Worker start-up: limit math threads and exit when the parent process disappears."""
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = str(threads)
-    if importlib.util.find_spec("torch") is not None:
-        import torch
-
-        torch.set_num_threads(threads)
+        os.environ[var] = str(threads)  # read by torch / BLAS when they are first imported
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
 
 
@@ -203,21 +199,26 @@ def _save(store: ResultStore, outcome: _Outcome) -> bool:
         store.record_done(key, path, payload, secs)
         return True
     store.record_failed(key, path, error_type, payload, secs)
-    log.warning("%s", payload)
+    log.info("failed: %s", payload)
     return False
 
 
 def run_batch(items: Sequence[BatchItem], store: ResultStore, *, workers: int = 1,
               model: str | None = None, explain: bool = True, retry_failed: bool = False,
-              threads_per_worker: int = 1, progress: bool = True) -> BatchSummary:
+              threads_per_worker: int = 1, progress: bool = True,
+              task: Callable[[str, str, str | None, bool], _Outcome] | None = None
+              ) -> BatchSummary:
     """Interpret the `items` that `store` does not hold yet, writing each result as it comes.
 
     `workers`: worker processes (0 runs everything in this process, for debugging).
     `retry_failed`: also redo items recorded as failed. `threads_per_worker`: math threads of
-    each worker. `progress`: show a tqdm bar (rate, ETA) on stderr. Returns a `BatchSummary`.
+    each worker. `progress`: show a tqdm bar (rate, ETA) on stderr. `task`: the per-item
+    function (default `interpret_item`; tests swap it). Returns a `BatchSummary`.
     Raises `DataError` when the store was made with another model.
     """
     from tqdm import tqdm
+
+    fn = task or interpret_item
 
     start = time.perf_counter()
     _check_store_model(store, resolved_model_name(model))
@@ -237,9 +238,9 @@ def run_batch(items: Sequence[BatchItem], store: ResultStore, *, workers: int = 
         if workers <= 0:
             while pending:
                 it = pending.popleft()
-                record(interpret_item(it.key, it.path, model, explain))
+                record(fn(it.key, it.path, model, explain))
         else:
-            _run_pool(pending, record, workers, model, explain, threads_per_worker)
+            _run_pool(pending, record, fn, workers, model, explain, threads_per_worker)
     finally:
         bar.close()
     return BatchSummary(counts["done"], counts["failed"], skipped, len(items),
@@ -254,8 +255,9 @@ def _new_pool(workers: int, threads: int) -> ProcessPoolExecutor:
                                initializer=_init_worker, initargs=(os.getpid(), threads))
 
 
-def _run_pool(pending: deque[BatchItem], record: _Record, workers: int, model: str | None,
-              explain: bool, threads: int) -> None:
+def _run_pool(pending: deque[BatchItem], record: _Record,
+              fn: Callable[[str, str, str | None, bool], _Outcome], workers: int,
+              model: str | None, explain: bool, threads: int) -> None:
     suspects: deque[BatchItem] = deque()  # in flight when a worker died: retried one by one
     pool = _new_pool(workers, threads)
     in_flight: dict[Future[_Outcome], BatchItem] = {}
@@ -265,7 +267,7 @@ def _run_pool(pending: deque[BatchItem], record: _Record, workers: int, model: s
             source = suspects if suspects else pending
             while source and len(in_flight) < limit:
                 it = source.popleft()
-                in_flight[pool.submit(interpret_item, it.key, it.path, model, explain)] = it
+                in_flight[pool.submit(fn, it.key, it.path, model, explain)] = it
             done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
             broken: list[BatchItem] = []
             for fut in done:

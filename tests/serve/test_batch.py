@@ -1,0 +1,142 @@
+"""Batch runs: listing, sharding, the store, failures and retries, export, and the CLI."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from radlens.cli.main import main
+from radlens.errors import DataError, InputError
+from radlens.schema import Interpretation
+from radlens.schema_json import from_json
+from radlens.serve.batch import BatchItem, list_items, run_batch, select_shard, shard_of
+from radlens.serve.export import export
+from radlens.serve.store import ResultStore
+from tests.serve.conftest import write_png
+from tests.serve.tasks import crash_on_marked
+
+
+def test_folder_listing_is_recursive_sorted_and_skips_hidden(image_folder: Path) -> None:
+    keys = [it.key for it in list_items(image_folder)]
+    assert keys == ["img0.png", "img1.png", "img2.png", "sub/broken.png", "sub/deep0.png",
+                    "sub/deep1.png"]
+    assert "notes.txt" in [it.key for it in list_items(image_folder, all_files=True)]
+    assert all(Path(it.path).is_absolute() for it in list_items(image_folder))
+
+
+def test_csv_listing(tmp_path: Path, image_folder: Path) -> None:
+    with_header = tmp_path / "list.csv"
+    with_header.write_text("id,path\n1,images/img0.png\n2,images/img0.png\n3,"
+                           f"{image_folder / 'img1.png'}\n")
+    items = list_items(with_header)
+    assert [it.key for it in items] == ["images/img0.png", str(image_folder / "img1.png")]
+    assert Path(items[0].path) == image_folder / "img0.png"
+    bare = tmp_path / "bare.csv"
+    bare.write_text("images/img2.png\n")
+    assert [it.key for it in list_items(bare)] == ["images/img2.png"]
+    with pytest.raises(DataError, match="empty"):
+        (tmp_path / "empty.csv").write_text("")
+        list_items(tmp_path / "empty.csv")
+    with pytest.raises(InputError, match="folder or a .csv"):
+        list_items(image_folder / "img0.png")
+
+
+def test_shards_partition_the_items() -> None:
+    items = [BatchItem(f"k{i}", f"/p/{i}") for i in range(200)]
+    shards = [select_shard(items, i, 3) for i in range(3)]
+    keys = [it.key for s in shards for it in s]
+    assert sorted(keys) == sorted(it.key for it in items)  # disjoint and complete
+    assert all(25 < len(s) < 100 for s in shards)
+    assert shard_of("k7", 3) == shard_of("k7", 3)
+    with pytest.raises(DataError):
+        select_shard(items, 3, 3)
+
+
+def test_run_records_results_and_failures_then_resumes(image_folder: Path,
+                                                        tmp_path: Path) -> None:
+    db = tmp_path / "r.sqlite"
+    items = list_items(image_folder)
+    with ResultStore(db) as store:
+        first = run_batch(items, store, workers=0, progress=False)
+        assert (first.done, first.failed, first.skipped) == (5, 1, 0)
+        failed = list(store.items("failed"))
+        assert [f.key for f in failed] == ["sub/broken.png"]
+        assert failed[0].error_type == "UnsupportedFormatError"
+        assert "broken.png" in (failed[0].error or "")
+        for row in store.items("done"):
+            interp = from_json(row.result or "", Interpretation)
+            assert interp.image.width == 256
+        again = run_batch(items, store, workers=0, progress=False)
+        assert (again.done, again.failed, again.skipped) == (0, 0, 6)
+        # fix the broken file, then --retry-failed picks it up
+        write_png(image_folder / "sub" / "broken.png", np.full((256, 256), 0.5))
+        retry = run_batch(items, store, workers=0, progress=False, retry_failed=True)
+        assert retry.skipped == 5 and retry.done + retry.failed == 1
+        row = next(r for r in store.items() if r.key == "sub/broken.png")
+        assert row.attempts == 2
+    con = sqlite3.connect(db)
+    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert con.execute("SELECT count(*), count(DISTINCT key) FROM items").fetchone() == (6, 6)
+
+
+def test_store_refuses_another_model(tmp_path: Path) -> None:
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        run_batch([], store, workers=0, model="model-a", progress=False)
+        with pytest.raises(DataError, match="model-a"):
+            run_batch([], store, workers=0, model="model-b", progress=False)
+
+
+def test_not_a_store(tmp_path: Path) -> None:
+    bogus = tmp_path / "x.sqlite"
+    bogus.write_bytes(b"not sqlite at all" * 100)
+    with pytest.raises(DataError, match="not a radlens result store"):
+        ResultStore(bogus)
+    with pytest.raises(InputError, match="no such result store"):
+        ResultStore(tmp_path / "missing.sqlite", readonly=True)
+
+
+def test_worker_crash_blames_only_the_culprit(tmp_path: Path) -> None:
+    items = [BatchItem(f"ok{i}", f"/x/{i}") for i in range(6)] + [BatchItem("crash", "/x/c")]
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        summary = run_batch(items, store, workers=2, progress=False, task=crash_on_marked)
+        assert (summary.done, summary.failed) == (6, 1)
+        bad = next(store.items("failed"))
+        assert bad.key == "crash" and bad.error_type == "WorkerDied"
+
+
+def test_export_csv_and_jsonl(image_folder: Path, tmp_path: Path) -> None:
+    db = tmp_path / "r.sqlite"
+    with ResultStore(db) as store:
+        run_batch(list_items(image_folder), store, workers=0, progress=False)
+    n = export([db], tmp_path / "out.csv")
+    rows = list(csv.DictReader((tmp_path / "out.csv").open()))
+    assert n == 6 and len(rows) == 6
+    assert {r["status"] for r in rows} == {"done", "failed"}
+    assert export([db], tmp_path / "out.jsonl") == 6
+    lines = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert {("interpretation" in x, "error" in x) for x in lines} == {(True, False),
+                                                                       (False, True)}
+    buf = io.StringIO()
+    assert export([db], None, "jsonl", status="failed", stdout=buf) == 1
+
+
+def test_cli_batch_and_export(image_folder: Path, tmp_path: Path,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "r.sqlite"
+    argv = ["batch", str(image_folder), "--store", str(db), "-j", "0", "--no-progress"]
+    assert main([*argv, "--json"]) == 1  # one file failed
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["done"], summary["failed"], summary["items"]) == (5, 1, 6)
+    assert main([*argv, "--shard-index", "0", "--shard-count", "2", "--json"]) in (0, 1)
+    assert json.loads(capsys.readouterr().out)["done"] == 0
+    assert main(["batch", "export", str(db), "--format", "csv", "--status", "done"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("\n") == 6 and out.startswith("key,path,status")
+    assert main(["batch", str(tmp_path / "nope"), "--store", str(db)]) == 2
+    assert "nope: no such folder or CSV file" in capsys.readouterr().err
