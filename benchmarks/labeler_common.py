@@ -14,7 +14,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from radlens.paths import data_root
+from radlens.schema import LabelRecord
 from radlens.text.readers import read_iu_xml
 from radlens.text.ruleset import load_rules
 from radlens.vocab import NIH14
@@ -102,6 +105,38 @@ class MedspacyPeer:
                 rec[lab] = (1 if 1 in vs else -1 if -1 in vs else 0) if vs else None
             out.append(rec)
         return out
+
+
+_CUE = re.compile(r" \+ uncertainty\.\w+ (\S+) '")
+
+
+def deciding_cues(rec: LabelRecord, label: str) -> list[str]:
+    """Rule names (``context.tsv:68``) of the uncertainty cues that made `label`'s mentions -1."""
+    out = []
+    for ev in rec.evidence:
+        if ev.label == label and ev.value == -1:
+            m = _CUE.search(ev.rule)
+            out.append(m.group(1) if m else "mention rule (fixed -1)")
+    return out
+
+
+def predicted(recs: list[LabelRecord], alternatives: str, vocab: str = "nih14") -> np.ndarray:
+    """0/1 predictions (reports x NIH labels) from label records, under a stated convention.
+
+    alternatives="uncertain": only 1 counts as present (every -1 -> 0: the data README's
+    convention). alternatives="positive": a label that is -1 only because it was named as one of
+    alternatives ("A versus B", "A or B": cues flagged ``alternative`` in the rules) counts as
+    present -- NegBio's own uncertainty patterns have no "versus" / "or" rule. Other -1 -> 0.
+    """
+    alt = {t.name for t in load_rules(vocab).triggers if t.alternative}
+    out = np.zeros((len(recs), len(NIH_LABELS)), dtype=int)
+    for i, rec in enumerate(recs):
+        for j, (lab, v) in enumerate(rec.labels):
+            if v == 1:
+                out[i, j] = 1
+            elif v == -1 and alternatives == "positive":
+                out[i, j] = int(any(c in alt for c in deciding_cues(rec, lab)))
+    return out
 
 
 def timed(fn, *args):  # type: ignore[no-untyped-def]

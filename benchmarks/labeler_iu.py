@@ -4,10 +4,21 @@ Prints per-label precision, recall and F1 with 95% bootstrap CIs (1,000 resample
 micro- and macro-F1, for radlens and (when medspacy is installed) the medspacy ConText peer with
 the same mention phrases, plus the agreement with the CheXpert labeller's four sample reports.
 
-Gold convention: 1 = finding present; negated, uncertain and absent are all 0; so a label counts
-as predicted positive only when its value is 1. Text: FINDINGS + IMPRESSION.
+Gold convention (data README): 1 = finding present; negated, uncertain and absent are all 0.
+radlens follows the CheXpert labeller, which also calls a finding named as one of alternatives
+("atelectasis versus scarring", "scar or atelectasis") uncertain; NegBio's uncertainty patterns
+have no such rule, and this gold often marks such findings present. So radlens is scored under
+two stated conventions, both printed in the same run:
+
+  alternatives=uncertain  every -1 counts as absent (only 1 is a positive prediction)
+  alternatives=positive   a -1 that comes only from an "alternative" cue (rules flagged
+                          ``alternative``: versus, vs, or) counts as present; other -1 as absent
+
+The peer is scored once (1 = present). --cues prints, per uncertainty cue, how many labels it
+made -1 and how many of those the gold marks present. Text: FINDINGS + IMPRESSION.
 
 Usage: python benchmarks/labeler_iu.py [--split test|dev|all] [--no-peer] [--errors LABEL]
+       [--alternatives uncertain|positive|both] [--cues]
 """
 
 from __future__ import annotations
@@ -21,11 +32,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from labeler_common import NIH_LABELS, MedspacyPeer, load_iu, timed
+from labeler_common import NIH_LABELS, MedspacyPeer, deciding_cues, load_iu, predicted, timed
 
 from radlens.metrics.stats import bootstrap_ci
 from radlens.paths import data_root
 from radlens.text.labeler import label
+from radlens.text.ruleset import load_rules
 
 
 def _f1(tp: float, fp: float, fn: float) -> float:
@@ -106,22 +118,53 @@ def chexpert_samples() -> None:
           f"({len(rows)} reports x 14)")
 
 
+def _cue_table(recs: list, gold: np.ndarray) -> None:
+    rules = {t.name: t for t in load_rules("nih14").triggers}
+    counts: dict[str, list[int]] = {}
+    for i, rec in enumerate(recs):
+        for j, (lab, v) in enumerate(rec.labels):
+            if v == -1:
+                for name in sorted(set(deciding_cues(rec, lab))):
+                    c = counts.setdefault(name, [0, 0])
+                    c[0] += 1
+                    c[1] += int(gold[i, j])
+    print("\n## -1 labels by deciding uncertainty cue (a label may count under several)")
+    print(f"{'cue':46s} {'-1':>4s} {'gold present':>12s}")
+    for name, (n, p) in sorted(counts.items(), key=lambda x: -x[1][0]):
+        t = rules.get(name)
+        desc = f"{name} '{t.pattern}'" + (" [alternative]" if t.alternative else "") if t \
+            else name
+        print(f"{desc[:46]:46s} {n:4d} {p:12d}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--split", default="test", choices=["dev", "test", "all"])
     ap.add_argument("--no-peer", action="store_true", help="skip the medspacy peer")
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--errors", metavar="LABEL", help="print false positives/negatives")
+    ap.add_argument("--alternatives", default="both", choices=["uncertain", "positive", "both"],
+                    help="how a -1 from an 'alternative' cue (versus, or) is scored; "
+                         "both (default) prints both conventions")
+    ap.add_argument("--cues", action="store_true",
+                    help="print -1 labels per deciding cue, and how many the gold has present")
     args = ap.parse_args()
     iu = load_iu(args.split)
     gold = np.array([[g[lab] for lab in NIH_LABELS] for g in iu.gold])
     scored = [j for j in range(len(NIH_LABELS)) if gold[:, j].sum() > 0]
     recs, secs = timed(label, iu.texts, "nih14", iu.ids)
-    pred = np.array([[1 if v == 1 else 0 for _, v in r.labels] for r in recs])
     print(f"# IU reports, split {args.split!r}: {len(iu.ids)} reports "
           f"(NegBio gold; FINDINGS + IMPRESSION)")
-    res = scores(pred, gold, scored, args.n_boot)
-    report(f"radlens ({secs:.2f} s)", res, scored)
+    modes = ["uncertain", "positive"] if args.alternatives == "both" else [args.alternatives]
+    micro: dict[str, float] = {}
+    pred = np.zeros_like(gold)
+    for mode in modes:
+        pred = predicted(recs, mode)
+        res = scores(pred, gold, scored, args.n_boot)
+        micro[mode] = res["micro"].value
+        report(f"radlens, alternatives={mode} ({secs:.2f} s)", res, scored)
+    if args.cues:
+        _cue_table(recs, gold)
     if args.errors:
         j = NIH_LABELS.index(args.errors)
         for i, r in enumerate(recs):
@@ -139,7 +182,9 @@ def main() -> int:
             ppred = np.array([[1 if r[lab] == 1 else 0 for lab in NIH_LABELS] for r in precs])
             pres = scores(ppred, gold, scored, args.n_boot)
             report(f"medspacy ConText peer ({psecs:.2f} s)", pres, scored)
-            print(f"\nmicro-F1 radlens - peer: {res['micro'].value - pres['micro'].value:+.3f}")
+            for mode, value in micro.items():
+                print(f"\nmicro-F1 radlens (alternatives={mode}) - peer: "
+                      f"{value - pres['micro'].value:+.3f}")
     chexpert_samples()
     return 0
 

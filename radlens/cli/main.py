@@ -22,7 +22,8 @@ from radlens._version import __version__
 from radlens.errors import RadlensError
 
 # Subcommand modules, in the order `radlens --help` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("read", "label", "train", "evaluate", "score", "compare", "batch")
+COMMAND_MODULES: tuple[str, ...] = ("read", "label", "train", "evaluate", "score", "compare",
+                                    "batch", "serve", "segment_eval")
 
 
 def error_line(message: str) -> str:

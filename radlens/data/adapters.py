@@ -22,6 +22,7 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".dcm", ".tif", ".tiff", ".bmp"}
 NO_FINDING = "No Finding"
 UNCERTAIN_POLICIES = ("ignore", "zeros", "ones")
 BLANK_POLICIES = ("ignore", "zeros")
+KERMANY_LICENCE = "CC BY 4.0"
 _NORMAL_NAMES = {"normal", "no finding", "no_finding", "0_normal", "healthy"}
 
 
@@ -110,7 +111,8 @@ def kermany_patient(name: str) -> tuple[str, str]:
 def kermany(root: str | Path) -> Dataset:
     """The Kermany et al. paediatric layout: ``NORMAL/`` and ``PNEUMONIA/`` (one split folder).
 
-    Labels: Pneumonia, No Finding (complements). Metadata: subtype bacteria / virus / normal.
+    Labels: Pneumonia, No Finding (complements). Metadata: subtype bacteria / virus / normal,
+    and the dataset's licence (CC BY 4.0, Kermany et al. 2018).
     """
     base = _dir(root)
     names = ("Pneumonia", NO_FINDING)
@@ -123,7 +125,7 @@ def kermany(root: str | Path) -> Dataset:
             pid, subtype = kermany_patient(img.name)
             values = {"Pneumonia": float(positive), NO_FINDING: float(not positive)}
             samples.append(make_sample(str(img), values, names, pid, "kermany",
-                                       {"subtype": subtype}))
+                                       {"subtype": subtype, "license": KERMANY_LICENCE}))
     return _nonempty(Dataset("kermany", names, tuple(samples)), base)
 
 

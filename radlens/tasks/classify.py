@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from radlens.errors import ModelError
 from radlens.schema import Box, Call, Finding, Image, ModelInfo, Region, RegionKind
+
+if TYPE_CHECKING:
+    from radlens.models.registry import LoadedModel
 
 NO_FINDING = "No Finding"
 
@@ -22,7 +26,7 @@ class ClassifyResult:
     model: ModelInfo
 
 
-def probabilities(image: Image, model: str | None = None) -> tuple[np.ndarray, object]:
+def probabilities(image: Image, model: str | None = None) -> tuple[np.ndarray, LoadedModel]:
     """Calibrated probabilities (L,) for `image` and the loaded model (see `classify`)."""
     import torch
 
@@ -67,22 +71,24 @@ def classify(image: Image, model: str | None = None, explain: bool = True) -> Cl
 
     `model`: a bundled model name, a model card path or a run folder (default: the bundled
     default, `radlens.models.registry.default_model`). Every label gets a `Finding` with its
-    calibrated probability, the card's default operating threshold and the call; with
+    calibrated probability, the card's default operating threshold (maximum Youden) and the
+    call; probabilities between the 95%-sensitivity threshold (`uncertain_from`, when lower)
+    and the default threshold are called uncertain. With
     `explain`, each positive finding (other than No Finding) gets a Grad-CAM `Region`.
     Raises `ModelError` when no model is available.
     """
     from radlens.models.classifier import preprocess
     from radlens.models.gradcam import grad_cam
-    from radlens.models.registry import LoadedModel
 
-    probs, loaded_obj = probabilities(image, model)
-    assert isinstance(loaded_obj, LoadedModel)
-    loaded = loaded_obj
+    probs, loaded = probabilities(image, model)
     calls = []
     for j, label in enumerate(loaded.labels):
         thr = loaded.threshold(label)
-        calls.append((label, float(probs[j]), thr, Call.from_probability(float(probs[j]), thr)))
-    positives = [j for j, c in enumerate(calls) if c[3] is Call.POSITIVE and c[0] != NO_FINDING]
+        low = loaded.threshold(label, "sens95")
+        unsure = low if low < thr else None
+        calls.append((label, float(probs[j]), thr, unsure,
+                      Call.from_probability(float(probs[j]), thr, unsure)))
+    positives = [j for j, c in enumerate(calls) if c[4] is Call.POSITIVE and c[0] != NO_FINDING]
     regions: dict[int, Region] = {}
     if explain and positives:
         maps = grad_cam(loaded.network, preprocess(image.pixels, loaded.size), positives)
@@ -91,6 +97,6 @@ def classify(image: Image, model: str | None = None, explain: bool = True) -> Cl
                                      image.meta.height)
     findings = tuple(
         Finding(label=label, probability=p, threshold=thr, call=call, model=loaded.info.name,
-                region_ids=(regions[j].id,) if j in regions else ())
-        for j, (label, p, thr, call) in enumerate(calls))
+                uncertain_from=unsure, region_ids=(regions[j].id,) if j in regions else ())
+        for j, (label, p, thr, unsure, call) in enumerate(calls))
     return ClassifyResult(findings, tuple(regions.values()), loaded.info)

@@ -7,7 +7,9 @@ one position the longest wins, triggers never overlap). `classify` then gives ea
 sentence the value of the nearest trigger whose scope covers it: a ``pre`` trigger covers what
 follows it up to the next terminator, a ``post`` trigger what precedes it back to the previous
 terminator, and a trigger inside the mention's own span ("heart is not enlarged") covers that
-mention. No covering trigger: positive. A mention rule with a fixed value ignores context.
+mention. A weak cue (CheXpert's "X or Y": uncertain unless negated) counts only when no other
+cue covers the mention, and only within its clause (no comma in between). No covering trigger:
+positive. A mention rule with a fixed value ignores context.
 """
 
 from __future__ import annotations
@@ -47,11 +49,12 @@ class Scan:
     mentions: list[tuple[MentionRule, int, int]] = field(default_factory=list)
     abnormal: list[tuple[MentionRule, int, int]] = field(default_factory=list)
     triggers: list[Trigger] = field(default_factory=list)
+    text: str = ""
 
 
 def scan(text: str, low: str, start: int, end: int, rules: RuleSet) -> Scan:
     """Find mentions, blockers and triggers in ``text[start:end]``; `low` is ``text.lower()``."""
-    out = Scan()
+    out = Scan(text=text)
     excl: list[tuple[str, int, int]] = []
     trig_end = start
     cands = rules.dispatch.candidates
@@ -110,23 +113,28 @@ def classify(found: Scan, start: int, end: int,
             out.append(Mention(mr.label, mr.value, ms, me, rule))
             continue
         best: Trigger | None = None
-        best_dist = 1 << 30
+        weak: Trigger | None = None
+        best_dist = weak_dist = 1 << 30
         for t in cues:
             direction = t.rule.direction
             if ms <= t.start and t.end <= me:
-                dist = 0
+                a = b = dist = 0
             elif t.end <= ms and direction in ("pre", "both"):
-                if _blocked(triggers, t.end, ms):
-                    continue
+                a, b = t.end, ms
                 dist = ms - t.end
             elif t.start >= me and direction in ("post", "both"):
-                if _blocked(triggers, me, t.start):
-                    continue
+                a, b = me, t.start
                 dist = t.start - me
             else:
                 continue
-            if dist < best_dist:
+            if t.rule.weak:
+                if dist < weak_dist and "," not in found.text[a:b] and \
+                        not _blocked(triggers, a, b):
+                    weak, weak_dist = t, dist
+            elif dist < best_dist and not _blocked(triggers, a, b):
                 best, best_dist = t, dist
+        if best is None:
+            best = weak
         if best is None:
             out.append(Mention(mr.label, POSITIVE, ms, me, rule))
         else:

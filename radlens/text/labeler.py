@@ -113,15 +113,28 @@ def label_one(text: object, record_id: str, rules: RuleSet) -> Labelled:
 def label_detailed(texts: Sequence[object], vocab: str = "chexpert14",
                    ids: Sequence[str] | None = None,
                    extra_rules: str | os.PathLike[str] | None = None) -> list[Labelled]:
-    """Like `label`, but also returns each report's warnings (for the CLI)."""
+    """Like `label`, but also returns each report's warnings (for the CLI).
+
+    Identical texts within one call are labelled once; each still gets its own record and id.
+    """
     if ids is not None and len(ids) != len(texts):
         from radlens.errors import DataError
         raise DataError(f"{len(ids)} ids for {len(texts)} texts; give one id per text")
     rules = load_rules(vocab, None if extra_rules is None else os.fspath(extra_rules))
     out: list[Labelled] = []
+    seen: dict[str, Labelled] = {}  # identical texts in one call are labelled once
     for i, text in enumerate(texts):
         rid = str(ids[i]) if ids is not None else str(i)
-        out.append(label_one(text, rid, rules))
+        prev = seen.get(text) if isinstance(text, str) else None
+        if prev is None:
+            res = label_one(text, rid, rules)
+            if isinstance(text, str):
+                seen[text] = res
+        else:
+            rec = prev.record
+            res = Labelled(LabelRecord(rid, rec.vocabulary, rec.labels, rec.evidence),
+                           prev.warnings)
+        out.append(res)
     return out
 
 

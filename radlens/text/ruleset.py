@@ -10,7 +10,11 @@ format: one rule per line, tab-separated columns ``kind``, ``target``, ``pattern
 ``abnormal``     target ``*``; another abnormality: when affirmed or uncertain, "No Finding" is
                  not positive.
 ``negation``     target ``pre`` (trigger before the mention), ``post`` (after) or ``both``.
-``uncertainty``  same targets as negation.
+``uncertainty``  same targets as negation. The value column holds optional flags, comma-separated:
+                 ``weak``: the cue decides a mention only when no other cue covers it, and only
+                 within its own clause (no comma or terminator in between) -- CheXpert's "X or
+                 Y" rule; ``alternative``: the cue names alternatives ("A versus B", "A or B"),
+                 so a benchmark can score such mentions by another convention.
 ``pseudo``       target ``*``; looks like a trigger but is not one ("no change").
 ``terminate``    target ``*``; ends a trigger's scope ("but", "however").
 ``section``      target = section name; the pattern is a header; value ``yes``/``no`` says
@@ -36,6 +40,11 @@ KINDS = ("mention", "exclude", "abnormal", "negation", "uncertainty", "pseudo", 
          "section")
 DIRECTIONS = ("pre", "post", "both")
 PACKAGED_COMMON = ("context.tsv", "sections.tsv")
+TRIGGER_FLAGS = frozenset({"weak", "alternative"})
+
+
+def _flags(value: str) -> frozenset[str]:
+    return frozenset(f.strip().lower() for f in value.split(",") if f.strip())
 
 
 @dataclass(frozen=True)
@@ -71,6 +80,8 @@ class TriggerRule:
     regex: re.Pattern[str]
     name: str
     pattern: str
+    weak: bool = False
+    alternative: bool = False
 
 
 @dataclass(frozen=True)
@@ -129,6 +140,9 @@ def parse_rules(text: str, source: str) -> list[Rule]:
                             f"not {target!r}", source)
         if kind == "mention" and value not in ("", "0", "1", "-1"):
             raise DataError(f"line {lineno}: mention value must be 0, 1 or -1", source)
+        if kind in ("negation", "uncertainty") and not _flags(value) <= TRIGGER_FLAGS:
+            raise DataError(f"line {lineno}: {kind} flags must be among "
+                            f"{', '.join(sorted(TRIGGER_FLAGS))}, not {value!r}", source)
         try:
             re.compile(_word_regex(pattern))
         except re.error as exc:
@@ -200,7 +214,8 @@ def compile_rules(rules: list[Rule], vocabulary: str) -> RuleSet:
     sect_alts = "|".join(f"(?P<s{i}>{_spaces(r.pattern)})" for i, r in enumerate(sects))
     sect_rx = (rf"(?:^|(?<=[\n.;]))[ \t]*(?:{sect_alts})[ \t]*(?::|[ \t]*\n)") if sects else "(?!)"
     triggers = tuple(TriggerRule(r.kind, r.target, re.compile(_word_regex(r.pattern), flags),
-                                 r.name, r.pattern) for r in trig)
+                                 r.name, r.pattern, "weak" in _flags(r.value),
+                                 "alternative" in _flags(r.value)) for r in trig)
     dispatch = Dispatch()
     for m in mentions:
         dispatch.add(("mention", m), m.regex.pattern)

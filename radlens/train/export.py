@@ -43,8 +43,7 @@ def _licences(data: Dataset) -> list[dict[str, Any]]:
     for s in data.samples:
         entry = out.setdefault(s.source, {"source": s.source, "images": 0, "licences": {}})
         entry["images"] += 1
-        lic = s.meta.get("license", "").strip() or (
-            "CC BY 4.0" if s.source == "kermany" else "unspecified")
+        lic = s.meta.get("license", "").strip() or "unspecified"
         entry["licences"][lic] = entry["licences"].get(lic, 0) + 1
     return list(out.values())
 

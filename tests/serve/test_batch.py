@@ -43,7 +43,7 @@ def test_csv_listing(tmp_path: Path, image_folder: Path) -> None:
     with pytest.raises(DataError, match="empty"):
         (tmp_path / "empty.csv").write_text("")
         list_items(tmp_path / "empty.csv")
-    with pytest.raises(InputError, match="folder or a .csv"):
+    with pytest.raises(InputError, match=r"folder or a \.csv"):
         list_items(image_folder / "img0.png")
 
 

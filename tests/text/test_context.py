@@ -130,3 +130,50 @@ def test_sections_header_on_own_line_and_none() -> None:
 ])
 def test_sentences(text: str, expected: list[str]) -> None:
     assert [text[s:e] for s, e in split_sentences(text)] == expected
+
+
+# --- CheXpert conventions (patterns/*.txt of the CheXpert labeller) ---
+
+@pytest.mark.parametrize("text", ["Probable pneumonia.", "Pneumonia is less likely.",
+                                  "Pneumonia is suspected.", "Opacity favoring pneumonia.",
+                                  "Pneumonia difficult to exclude.",
+                                  "Opacity may be compatible with pneumonia."])
+def test_chexpert_uncertain(text: str) -> None:
+    assert values(text)["Pneumonia"] == -1
+
+
+@pytest.mark.parametrize("text", ["Likely pneumonia.", "Opacity, probably pneumonia.",
+                                  "Opacity consistent with pneumonia.",
+                                  "Opacity most likely pneumonia."])
+def test_chexpert_has_no_cue_for_likely(text: str) -> None:
+    # CheXpert lists "probable" and "less likely" as uncertain, but not "likely"/"probably"
+    assert values(text)["Pneumonia"] == 1
+
+
+@pytest.mark.parametrize("text", ["No definite pneumonia.", "No obvious pneumonia.",
+                                  "No convincing evidence of pneumonia."])
+def test_no_definite_is_negation(text: str) -> None:
+    assert values(text)["Pneumonia"] == 0
+
+
+def test_or_is_weak_uncertainty() -> None:
+    v = values("Left basilar scarring or atelectasis.")
+    assert v["Atelectasis"] == -1
+    v = values("No effusion or pneumothorax.")  # negation wins over "or"
+    assert v["Pleural Effusion"] == 0 and v["Pneumothorax"] == 0
+    v = values("Atelectasis, stable or slightly improved.")  # not across a comma
+    assert v["Atelectasis"] == 1
+    v = values("Effusion and/or atelectasis.")
+    assert v["Pleural Effusion"] == -1 and v["Atelectasis"] == -1
+
+
+def test_heart_size_conventions() -> None:
+    assert values("Heart size is at the upper limits of normal.")["Cardiomegaly"] == 0
+    assert values("Borderline heart size.")["Cardiomegaly"] == -1
+    assert values("Borderline cardiomegaly.")["Cardiomegaly"] == 1
+
+
+def test_nih_phrases() -> None:
+    assert values("Cystic fibrosis.", "nih14").get("Fibrosis") is None
+    assert values("Pulmonary fibrosis.", "nih14")["Fibrosis"] == 1
+    assert values("Right lower lobe pneumonitis.", "nih14")["Pneumonia"] == 1

@@ -133,3 +133,19 @@ def test_chexpert_labeller_samples(shared_data: Path) -> None:
         want = {lab: (None if row[lab] == "" else int(float(row[lab])))
                 for lab in CHEXPERT14.labels}
         assert rec.as_dict() == want, row["Reports"]
+
+
+def test_trigger_flags(tmp_path: Path) -> None:
+    from radlens.text.ruleset import load_rules
+    alt = {t.pattern for t in load_rules("nih14").triggers if t.alternative}
+    assert {"versus", "or"} <= alt
+    rules = tmp_path / "flags.tsv"
+    rules.write_text("uncertainty\tpre\tmaybe\tstrong\n", encoding="utf-8")
+    with pytest.raises(DataError, match="flags"):
+        label(["x"], extra_rules=rules)
+
+
+def test_duplicate_texts_keep_their_ids() -> None:
+    recs = label(["Cardiomegaly.", "No effusion.", "Cardiomegaly."], ids=["a", "b", "c"])
+    assert [r.id for r in recs] == ["a", "b", "c"]
+    assert recs[0].labels == recs[2].labels and recs[0].evidence == recs[2].evidence

@@ -60,7 +60,7 @@ def test_classify_with_run_folder_gives_findings_and_heatmaps(trained_run: Path,
         by_label = {f.label: f for f in result.findings}
         assert set(by_label) == {"Pneumonia", "No Finding"}
         for f in result.findings:
-            assert f.call is Call.from_probability(f.probability, f.threshold)
+            assert f.call is Call.from_probability(f.probability, f.threshold, f.uncertain_from)
     positives = [v for v in results.values() if v[1].findings[0].call is Call.POSITIVE]
     assert len(positives) >= len(results) // 2
     image, result = positives[0]

@@ -1,0 +1,96 @@
+"""Time to write a report and all exports (JSON, FHIR, DICOM SR) for one image.
+
+Usage: python benchmarks/report_speed.py [--repeats N]
+Uses the pydicom-data chest radiograph's metadata (no pixels, no model) and a synthetic
+CheXpert-14 interpretation with grounded regions, so it measures only what comes after
+interpretation. Prints the median and 90th-percentile milliseconds of each step (the first,
+cold call is reported separately: it loads templates, rules and the export libraries).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from radlens import vocab
+from radlens.report import export, write_report
+from radlens.schema import (
+    Box,
+    Call,
+    Finding,
+    ImageMeta,
+    Interpretation,
+    ModelInfo,
+    QCReport,
+    Region,
+    RegionKind,
+)
+
+
+def _interp() -> Interpretation:
+    from pydicom.data import get_testdata_file
+
+    from radlens.io import load_image
+
+    meta: ImageMeta = load_image(get_testdata_file("RG1_UNCR.dcm")).meta
+    rng = np.random.default_rng(0)
+    findings, regions = [], []
+    for k, label in enumerate(vocab.CHEXPERT14.labels):
+        call = (Call.POSITIVE, Call.UNCERTAIN, Call.NEGATIVE, Call.NEGATIVE)[k % 4]
+        ids: tuple[str, ...] = ()
+        if call is not Call.NEGATIVE and label != "No Finding":
+            rid = f"region-{k}"
+            regions.append(Region(rid, RegionKind.FINDING, label, box=Box(100, 200, 600, 900),
+                                  heatmap=rng.random((16, 16), dtype=np.float32), side="right",
+                                  zones=(("right lower", 0.6), ("right middle", 0.4))))
+            ids = (rid,)
+        findings.append(Finding(label, 0.5, 0.5, call, "bench-model", 0.3, ids))
+    return Interpretation(meta, QCReport(), tuple(findings), tuple(regions),
+                          models=(ModelInfo("bench-model", "1", "classify"),))
+
+
+def _time(fn: Callable[[], object], repeats: int) -> tuple[float, float, float]:
+    t0 = time.perf_counter()
+    fn()
+    cold = (time.perf_counter() - t0) * 1000
+    runs = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        runs.append((time.perf_counter() - t0) * 1000)
+    runs.sort()
+    return cold, statistics.median(runs), runs[int(0.9 * (len(runs) - 1))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=50)
+    args = ap.parse_args()
+    interp = _interp()
+    out = Path(tempfile.mkdtemp(prefix="radlens-report-bench-"))
+    steps: dict[str, Callable[[], object]] = {
+        "write_report": lambda: write_report(interp, indication="cough and fever"),
+        "export json": lambda: export(interp, "json", out),
+        "export fhir": lambda: export(interp, "fhir", out),
+        "export sr": lambda: export(interp, "sr", out),
+        "report + all exports": lambda: export(
+            Interpretation(**{**interp.__dict__,
+                              "report": write_report(interp, indication="cough and fever")}),
+            "all", out),
+    }
+    print(f"{len(interp.findings)} findings, {len(interp.regions)} regions, "
+          f"{args.repeats} repeats; milliseconds")
+    print(f"{'step':<22} {'cold':>8} {'median':>8} {'p90':>8}")
+    for name, fn in steps.items():
+        cold, med, p90 = _time(fn, args.repeats)
+        print(f"{name:<22} {cold:8.1f} {med:8.1f} {p90:8.1f}")
+
+
+if __name__ == "__main__":
+    main()

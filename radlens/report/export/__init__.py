@@ -1,0 +1,96 @@
+"""Exports of an `Interpretation` and its report: JSON, FHIR R4 and DICOM SR.
+
+`export(interp, fmt, out_dir, deidentify=False)` writes ``<stem>.report.json``,
+``<stem>.fhir.json`` and/or ``<stem>.sr.dcm`` into `out_dir` and returns their paths. FHIR needs
+the optional package fhir.resources and SR needs highdicom (``pip install 'radlens[export]'``);
+without them a `MissingDependencyError` says so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+from radlens.errors import DataError, InputError
+from radlens.report.export.patient import deidentify as deid_patient
+from radlens.report.export.patient import patient_for
+from radlens.schema import Interpretation, Report
+
+FORMATS = ("json", "fhir", "sr")
+
+
+def _clean(interp: Interpretation, report: Report) -> tuple[Interpretation, Report]:
+    """Interpretation and report without patient identifiers or free-text clinical context."""
+    meta = interp.image
+    age = None if meta.patient_age_years is None else min(meta.patient_age_years, 90.0)
+    meta = dataclasses.replace(meta, source="deidentified", patient_age_years=age)
+    report = dataclasses.replace(report, sentences=tuple(
+        s for s in report.sentences if s.section != "clinical"))
+    return dataclasses.replace(interp, image=meta, report=report), report
+
+
+def export(interp: Interpretation, fmt: str, out_dir: str | os.PathLike[str],
+           deidentify: bool = False) -> list[Path]:
+    """Write `interp` in format `fmt` ("json", "fhir", "sr" or "all") into `out_dir`.
+
+    The report is `interp.report`, or one written with `write_report(interp)` when it has none
+    (attach your own, e.g. with an indication, via ``dataclasses.replace(interp, report=...)``).
+    File names are ``<image stem>.report.json`` / ``.fhir.json`` / ``.sr.dcm`` (the
+    Interpretation id instead of the image stem when `deidentify`). With `deidentify`, patient
+    name, ID, birth date, accession number, the source path and the report's clinical section
+    are left out and ages above 89 become 90. Returns the written paths in format order.
+    Raises `DataError` for an unknown format, `InputError` when `out_dir` cannot be written,
+    `MissingDependencyError` when fhir.resources / highdicom are needed and missing.
+    """
+    from radlens.report.writer import write_report
+
+    wanted = FORMATS if fmt == "all" else (fmt,)
+    if any(f not in FORMATS for f in wanted):
+        raise DataError(f"unknown export format {fmt!r}; choose json, fhir, sr or all")
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the output folder ({exc.strerror or exc})", out) from exc
+    report = interp.report or write_report(interp)
+    patient = patient_for(interp.image)
+    interp = dataclasses.replace(interp, report=report)
+    if deidentify:
+        patient = deid_patient(patient)
+        interp, report = _clean(interp, report)
+        stem = interp.id
+    else:
+        stem = Path(interp.image.source).name.split(".")[0] or interp.id
+    paths: list[Path] = []
+    try:
+        for f in wanted:
+            if f == "json":
+                paths.append(_write_json(interp, report, out / f"{stem}.report.json"))
+            elif f == "fhir":
+                from radlens.report.export.fhir import fhir_bundle
+
+                bundle = fhir_bundle(interp, report, patient, deidentified=deidentify)
+                path = out / f"{stem}.fhir.json"
+                path.write_text(json.dumps(bundle, indent=1), encoding="utf-8")
+                paths.append(path)
+            else:
+                from radlens.report.export.dicom_sr import write_sr
+
+                paths.append(write_sr(interp, report, patient, out / f"{stem}.sr.dcm"))
+    except OSError as exc:
+        raise InputError(f"cannot write the export ({exc.strerror or exc})", out) from exc
+    return paths
+
+
+def _write_json(interp: Interpretation, report: Report, path: Path) -> Path:
+    from radlens.report.structured import structured_report
+    from radlens.report.writer import report_text
+    from radlens.schema_json import to_dict
+
+    data = {"format": "radlens-report/1", "text": report_text(report),
+            "structured": [e.as_dict() for e in structured_report(interp)],
+            "interpretation": to_dict(interp)}
+    path.write_text(json.dumps(data, indent=1), encoding="utf-8")
+    return path

@@ -1,0 +1,126 @@
+"""DICOM SR export: a Comprehensive 3D SR Imaging Measurement Report (TID 1500), via highdicom.
+
+One measurement group (TID 1501, or TID 1410 with the box outline when a finding has a region
+box and the source is a DICOM image) per covered finding: finding type (SNOMED CT / DICOM /
+local code), qualitative evaluation Present/Absent/Indeterminate, the calibrated probability
+(DCM 122157, no units), finding site with laterality, the model as algorithm identification and
+the source image reference. The FINDINGS and IMPRESSION text follow as TEXT items (DCM 121070 /
+121073) in the root container. Patient and study fields come from the source DICOM header
+(de-identified on request); the SR joins the source study (same Study Instance UID) in a new
+series. A non-DICOM source gets a new study.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from radlens.report import _deps
+from radlens.report.export import codes
+from radlens.report.export.patient import Patient, pseudo_uid, today
+from radlens.report.structured import Entry, structured_report
+from radlens.schema import Interpretation, Report
+
+SR_SERIES_NUMBER = 9901
+
+
+def _concept(hd: Any, code: codes.Code) -> Any:
+    scheme, value, meaning = code
+    return hd.sr.CodedConcept(value=value, scheme_designator=scheme, meaning=meaning)
+
+
+def _evidence(patient: Patient) -> Any:
+    from pydicom.dataset import Dataset
+
+    t = codes.table()
+    ev = Dataset()
+    date, time = today()
+    ev.PatientName = patient.name
+    ev.PatientID = patient.id
+    ev.PatientBirthDate = patient.birth_date
+    ev.PatientSex = patient.sex
+    ev.StudyInstanceUID = patient.study_uid or pseudo_uid()
+    ev.StudyDate = patient.study_date or date
+    ev.StudyTime = patient.study_time or time
+    ev.StudyID = patient.study_id
+    ev.AccessionNumber = patient.accession
+    ev.ReferringPhysicianName = ""
+    ev.SeriesInstanceUID = patient.series_uid or pseudo_uid()
+    ev.SOPInstanceUID = patient.sop_uid or pseudo_uid()
+    ev.SOPClassUID = patient.sop_class_uid or t["dicom_sop_classes"].get(
+        patient.modality, t["dicom_sop_classes"]["default"])
+    ev.Modality = patient.modality or "DX"
+    return ev
+
+
+def _group(hd: Any, e: Entry, interp: Interpretation, ev: Any, referenced: bool) -> Any:
+    t = codes.table()
+    finding = _concept(hd, codes.finding_codes(e.label)[0])
+    lat = t["laterality"].get(e.side or "")
+    site = hd.sr.FindingSite(anatomic_location=_concept(hd, codes.site(e.label)),
+                             laterality=_concept(hd, tuple(lat)) if lat else None)
+    common: dict[str, Any] = dict(
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=pseudo_uid(), identifier=e.label),
+        finding_type=finding,
+        algorithm_id=hd.sr.AlgorithmIdentification(name=e.model or "radlens",
+                                                    version=_model_version(interp, e.model)),
+        finding_sites=[site],
+        measurements=[hd.sr.Measurement(name=_concept(hd, codes.get("probability")),
+                                        value=float(e.probability),
+                                        unit=_concept(hd, codes.get("no_units")))],
+        qualitative_evaluations=[hd.sr.QualitativeEvaluation(
+            name=finding, value=_concept(hd, tuple(t["presence"][e.call])))])
+    box = next((r.box for r in (interp.region(i) for i in e.region_ids)
+                if r is not None and r.box is not None), None)
+    if referenced and box is not None:
+        data = np.array([[box.x0, box.y0], [box.x1, box.y0], [box.x1, box.y1],
+                         [box.x0, box.y1], [box.x0, box.y0]], dtype=np.float32)
+        region = hd.sr.ImageRegion(graphic_type=hd.sr.GraphicTypeValues.POLYLINE,
+                                   graphic_data=data,
+                                   source_image=hd.sr.SourceImageForRegion(
+                                       ev.SOPClassUID, ev.SOPInstanceUID))
+        return hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(referenced_region=region,
+                                                                     **common)
+    if referenced:
+        common["source_images"] = [hd.sr.SourceImageForMeasurementGroup(
+            ev.SOPClassUID, ev.SOPInstanceUID)]
+    return hd.sr.MeasurementsAndQualitativeEvaluations(**common)
+
+
+def _model_version(interp: Interpretation, name: str) -> str:
+    return next((m.version for m in interp.models if m.name == name), "unknown")
+
+
+def write_sr(interp: Interpretation, report: Report, patient: Patient, path: Path) -> Path:
+    """Write the SR of `interp` and `report` to `path` (a .dcm file); returns the path.
+
+    Raises `MissingDependencyError` when highdicom is not installed.
+    """
+    hd = _deps.require("highdicom", "DICOM SR export", "highdicom")
+    ev = _evidence(patient)
+    referenced = patient.from_dicom and bool(patient.sop_uid)
+    device = hd.sr.ObserverContext(
+        observer_type=hd.sr.CodedConcept("121007", "DCM", "Device"),
+        observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
+            uid=pseudo_uid(), name="radlens", model_name=interp.radlens_version or None))
+    groups = [_group(hd, e, interp, ev, referenced) for e in structured_report(interp)]
+    content = hd.sr.MeasurementReport(
+        observation_context=hd.sr.ObservationContext(observer_device_context=device),
+        procedure_reported=_concept(hd, codes.get("procedure")),
+        imaging_measurements=groups or None)
+    root = content[0]
+    for key, section in (("findings_text", "findings"), ("impression_text", "impression")):
+        text = report.section_text(section)
+        if text:
+            root.ContentSequence.append(hd.sr.TextContentItem(
+                name=_concept(hd, codes.get(key)), value=text,
+                relationship_type=hd.sr.RelationshipTypeValues.CONTAINS))
+    sr = hd.sr.Comprehensive3DSR(
+        evidence=[ev], content=content, series_instance_uid=pseudo_uid(),
+        series_number=SR_SERIES_NUMBER, sop_instance_uid=pseudo_uid(), instance_number=1,
+        manufacturer="radlens", is_complete=True, is_final=False, is_verified=False,
+        series_description="radlens draft report (AI, unverified)")
+    sr.save_as(path, enforce_file_format=True)
+    return path

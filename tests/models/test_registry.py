@@ -1,0 +1,40 @@
+"""The model registry: cards are validated, missing models are clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from radlens.errors import ModelError
+from radlens.models import registry
+
+
+def test_no_bundled_weights_means_no_default(monkeypatch: pytest.MonkeyPatch,
+                                             tmp_path: Path) -> None:
+    monkeypatch.setattr(registry, "weights_dir", lambda: tmp_path)
+    assert registry.default_model("classify") is None
+    assert registry.list_cards() == []
+    from radlens.io import image_from_array
+    from radlens.tasks.classify import classify
+
+    with pytest.raises(ModelError, match="no classifier is installed"):
+        classify(image_from_array(np.zeros((8, 8))))
+
+
+def test_invalid_cards_name_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "model.json"
+    bad.write_text("{not json")
+    with pytest.raises(ModelError, match="cannot read") as err:
+        registry.read_card(bad)
+    assert err.value.source == str(bad)
+    bad.write_text(json.dumps({"name": "x"}))
+    with pytest.raises(ModelError, match="lacks"):
+        registry.read_card(bad)
+
+
+def test_unknown_model_lists_choices() -> None:
+    with pytest.raises(ModelError, match="unknown model"):
+        registry.find_card("no-such-model")
