@@ -8,48 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image as PILImage
 
 from radlens.cli.main import main
 from radlens.errors import DataError, ModelError
 from radlens.io import image_from_array
+from tests.grounding.conftest import make_fake_set
 from radlens.models import registry
 from radlens.models.segmenter import CHANNELS, LungUNet, load_segmenter
 from radlens.tasks.segment import segment_lungs
-
-
-def make_fake_set(root: Path, n: int = 8) -> Path:
-    """A covid-cxr-like folder: synthetic chests with v7labs and lungVAE masks, n patients."""
-    (root / "images").mkdir(parents=True)
-    for sub in ("lung-masks-v7labs", "lung-masks-lungVAE"):
-        (root / sub).mkdir()
-    rows = ["patientid,view,filename,license"]
-    rng = np.random.default_rng(0)
-    for i in range(n):
-        h, w = 96 + 8 * i, 112
-        img = np.full((h, w), 200, np.uint8)
-        mask = np.zeros((h, w), np.uint8)
-        mask[10:h - 15, 12:50] = 255
-        mask[12:h - 18, 62:100] = 255
-        img[mask > 0] = 60 + rng.integers(0, 20)
-        PILImage.fromarray(img).save(root / "images" / f"im{i}.png")
-        PILImage.fromarray(mask).save(root / "lung-masks-v7labs" / f"im{i}.png")
-        if i % 2:
-            PILImage.fromarray(mask).save(root / "lung-masks-lungVAE" / f"im{i}.png")
-        rows.append(f"p{i},PA,im{i}.png,CC BY 4.0")
-    rows.append("p99,L,im0.png,CC BY 4.0")  # a lateral row: left out
-    (root / "metadata.csv").write_text("\n".join(rows) + "\n")
-    return root
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = make_fake_set(tmp_path_factory.mktemp("data"))
-    out = tmp_path_factory.mktemp("run")
-    status = main(["train", "segmenter", "--data", str(root), "--out", str(out), "--size", "64",
-                   "--epochs", "1", "--batch-size", "4", "--folds", "4", "--threads", "1"])
-    assert status == 0
-    return out
 
 
 def test_network_shapes() -> None:
