@@ -1,12 +1,13 @@
 """`read`: the whole path from a file (or a loaded `Image`) to one `Interpretation`.
 
-io (load) -> qc (check) -> models/tasks (classify, explain) -> Interpretation. Each stage is
-optional beyond QC: with no finding model installed the Interpretation carries the metadata, the
-QC results and a note that says so.
+io (load) -> qc (check) -> models/tasks (classify, explain) -> report (draft text) ->
+Interpretation. Each stage is optional beyond QC: with no finding model installed the
+Interpretation carries the metadata, the QC results and a note that says so.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import logging
 import os
@@ -42,12 +43,16 @@ def _classify(image: Image, model: str | None, explain: bool
 
 
 def read(source: str | os.PathLike[str] | Image, *, model: str | None = None,
-         explain: bool = True) -> Interpretation:
+         explain: bool = True, report: bool = True, indication: str | None = None,
+         style: str | os.PathLike[str] | None = None) -> Interpretation:
     """Load, check and interpret one chest radiograph.
 
     `source`: a file path (any format `radlens.load_image` reads) or an already loaded `Image`.
     `model`: a registry name of a finding classifier (default: the bundled one, if any).
     `explain`: also compute heatmap regions for positive findings.
+    `report`: write the grounded draft report (`radlens.report.write_report`) into the result;
+    `indication` (free text) and `style` (a report corpus or saved style, see
+    `radlens.report`) shape its wording.
     Returns the `Interpretation`. Raises `QualityError` (with `.issues`) when a fatal QC check
     fails, and the `load_image` errors for unreadable files; all are `RadlensError`s.
     """
@@ -66,5 +71,11 @@ def read(source: str | os.PathLike[str] | Image, *, model: str | None = None,
         notes.append(NO_MODEL_NOTE)
     else:
         findings, regions, models = classified
-    return Interpretation(image=image.meta, qc=qc, findings=findings, regions=regions,
-                          models=models, notes=tuple(notes), radlens_version=__version__)
+    interp = Interpretation(image=image.meta, qc=qc, findings=findings, regions=regions,
+                            models=models, notes=tuple(notes), radlens_version=__version__)
+    if report:
+        from radlens.report import write_report
+
+        interp = dataclasses.replace(interp, report=write_report(interp, indication=indication,
+                                                                 style=style))
+    return interp

@@ -23,7 +23,8 @@ from radlens.errors import RadlensError
 
 # Subcommand modules, in the order `radlens --help` lists them.
 COMMAND_MODULES: tuple[str, ...] = ("read", "label", "train", "evaluate", "score", "compare",
-                                    "batch", "serve", "segment_eval")
+                                    "batch", "serve", "segment_eval",
+                                    "ground_eval")
 
 
 def error_line(message: str) -> str:

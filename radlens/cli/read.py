@@ -1,4 +1,4 @@
-"""``radlens read PATH... [--sample] [--json] [--out DIR] [--overlay]``: interpret images.
+"""``radlens read PATH... [--sample] [--json] [--out DIR] [--overlay] [--export FMT]``.
 
 Each file is loaded, checked and interpreted independently: a failed file prints one line
 ``radlens: <file>: <what is wrong>`` on stderr and the others go on; the exit status is 1 when
@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any
 
 from radlens.errors import RadlensError
 from radlens.schema import Interpretation
+
+log = logging.getLogger(__name__)
 
 
 def register(sub: Any) -> None:
@@ -32,6 +35,14 @@ def register(sub: Any) -> None:
                    help="write an overlay PNG per image into --out (default: current folder)")
     p.add_argument("--model", help="finding model to use (default: the bundled one)")
     p.add_argument("--no-explain", action="store_true", help="skip heatmaps (faster)")
+    p.add_argument("--export", choices=("json", "fhir", "sr", "all"),
+                   help="write the report as JSON, FHIR R4 (Bundle), DICOM SR, or all three, "
+                        "into --out (default: current folder)")
+    p.add_argument("--indication", help="clinical question, e.g. 'fever, ?pneumonia'")
+    p.add_argument("--style-corpus", metavar="REPORTS",
+                   help="report folder/CSV/JSONL whose most common phrasing the report adopts")
+    p.add_argument("--deidentify", action="store_true",
+                   help="leave patient fields out of exports (name, IDs, birth date, path)")
     p.set_defaults(func=run)
 
 
@@ -64,7 +75,7 @@ def _describe(interp: Interpretation) -> list[str]:
             lines.append(f"  {f.label:<{width}}  p={f.probability:.2f}  {f.call.value:<9s} "
                          f"(threshold {f.threshold:.2f}){where}")
     if interp.report is not None:
-        for section in ("findings", "impression"):
+        for section in ("clinical", "technique", "findings", "impression"):
             text = interp.report.section_text(section)
             if text:
                 lines.append(f"{section.upper():<9s} {text}")
@@ -100,12 +111,20 @@ def run(args: argparse.Namespace) -> int:
     out_dir: Path | None = args.out
     for path in paths:
         try:
-            interp = read(path, model=args.model, explain=not args.no_explain)
+            interp = read(path, model=args.model, explain=not args.no_explain,
+                          indication=args.indication, style=args.style_corpus)
             stem = Path(path).name.split(".")[0] or "image"
             if out_dir is not None:
                 out_dir.mkdir(parents=True, exist_ok=True)
                 (out_dir / f"{stem}.json").write_text(
                     json.dumps(to_dict(interp), indent=1), encoding="utf-8")
+            if args.export:
+                from radlens.report import export
+
+                written = export(interp, args.export, out_dir or Path.cwd(),
+                                 deidentify=args.deidentify)
+                interp = Interpretation(**{**interp.__dict__, "notes": (
+                    *interp.notes, "exported " + ", ".join(str(w) for w in written))})
             if args.overlay:
                 target = (out_dir or Path.cwd()) / f"{stem}.overlay.png"
                 problem = _write_overlay(path, interp, target)
@@ -121,6 +140,14 @@ def run(args: argparse.Namespace) -> int:
             failed += 1
             print(f"radlens: {path}: cannot write output ({exc.strerror or exc})",
                   file=sys.stderr)
+            continue
+        except Exception as exc:  # a bug: report it on one line and go on with the next file
+            failed += 1
+            log.exception("internal error on %s", path)
+            print(f"radlens: {path}: internal error ({type(exc).__name__}: {exc}); please "
+                  "report it", file=sys.stderr)
+            records.append({"source": path, "error": {"type": "InternalError",
+                                                      "message": str(exc)}})
             continue
         if args.json:
             records.append(to_dict(interp))

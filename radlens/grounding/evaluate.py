@@ -1,10 +1,11 @@
 """Evaluate lung segmentation against the development masks and lung boxes.
 
 Per image and lung (patient's right, left) and per mask convention the image is annotated
-with: Dice, HD95 (pixels of the original image; the image diagonal when a lung is missed) and, where `lung-boxes.json` has the image,
-box IoU (boxes compared with the "full" convention masks, which the boxes follow best). The
-learned segmenter and the classical baseline (`radlens.grounding.baseline`) are scored on the
-same images in one run. Aggregates are means over images with 95% bootstrap CIs over images.
+with: Dice, HD95 (pixels of the original image; the image diagonal when a lung is missed)
+and, where `lung-boxes.json` has the image, box IoU (against the "full" convention output,
+which the boxes follow best). The learned segmenter and the classical baseline
+(`radlens.grounding.baseline`) are scored on the same images in one run. Aggregates are means
+over images with 95% bootstrap CIs over images.
 """
 
 from __future__ import annotations

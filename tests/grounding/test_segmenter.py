@@ -12,10 +12,10 @@ import torch
 from radlens.cli.main import main
 from radlens.errors import DataError, ModelError
 from radlens.io import image_from_array
-from tests.grounding.conftest import make_fake_set
 from radlens.models import registry
 from radlens.models.segmenter import CHANNELS, LungUNet, load_segmenter
 from radlens.tasks.segment import segment_lungs
+from tests.grounding.conftest import make_fake_set
 
 
 def test_network_shapes() -> None:
@@ -60,7 +60,7 @@ def test_tampered_weights_are_refused(tiny_model: Path, tmp_path: Path) -> None:
 def test_bad_data_folder(tmp_path: Path) -> None:
     from radlens.grounding.data import load_mask_set
 
-    with pytest.raises(DataError, match="metadata.csv"):
+    with pytest.raises(DataError, match=r"metadata\.csv"):
         load_mask_set(tmp_path)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from radlens.errors import DataError
 from radlens.report import _deps
 from radlens.report.export import codes
 from radlens.report.export.patient import Patient, pseudo_uid, today
@@ -106,6 +107,9 @@ def write_sr(interp: Interpretation, report: Report, patient: Patient, path: Pat
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
             uid=pseudo_uid(), name="radlens", model_name=interp.radlens_version or None))
     groups = [_group(hd, e, interp, ev, referenced) for e in structured_report(interp)]
+    if not groups:
+        raise DataError("no assessed finding to put in a DICOM SR (is a finding model "
+                        "installed?)", interp.image.source)
     content = hd.sr.MeasurementReport(
         observation_context=hd.sr.ObservationContext(observer_device_context=device),
         procedure_reported=_concept(hd, codes.get("procedure")),
