@@ -85,6 +85,15 @@ def make_pointer(name: str, train: Sequence[BoxSample], model: str | None = None
     raise ValueError(f"unknown system {name!r}; choose from {', '.join(SYSTEMS)}")
 
 
+def _mean_of(arr: np.ndarray) -> Callable[[np.ndarray], float]:
+    return lambda idx: float(arr[idx].mean())
+
+
+def _ap_of(rs: list[dict[str, Any]], iou: float) -> Callable[[np.ndarray], float]:
+    return lambda idx: average_precision([rs[k]["preds"] for k in idx],
+                                         [rs[k]["truth"] for k in idx], iou)
+
+
 def evaluate_grounding(samples: Sequence[BoxSample], systems: Sequence[str] = SYSTEMS,
                        folds: int = 5, seed: int = 0, model: str | None = None,
                        segmenter: str | None = None, progress: bool = True,
@@ -119,13 +128,11 @@ def evaluate_grounding(samples: Sequence[BoxSample], systems: Sequence[str] = SY
         hits = np.array([r["hit"] for r in rs], float)
         mass = np.array([r["mass"] for r in rs], float)
         entry: dict[str, Any] = {}
-        for key, arr in (("pointing", hits), ("mass_in_boxes", mass)):
-            est = bootstrap_ci(lambda idx, a=arr: float(a[idx].mean()), len(arr), n_boot)
-            entry[key] = {"mean": est.value, "ci_low": est.low, "ci_high": est.high}
+        for metric, arr in (("pointing", hits), ("mass_in_boxes", mass)):
+            est = bootstrap_ci(_mean_of(arr), len(arr), n_boot)
+            entry[metric] = {"mean": est.value, "ci_low": est.low, "ci_high": est.high}
         for t in (0.3, 0.5):
-            est = bootstrap_ci(lambda idx, t=t, rs=rs: average_precision(
-                [rs[k]["preds"] for k in idx], [rs[k]["truth"] for k in idx], t), len(rs),
-                n_boot=min(n_boot, 200))
+            est = bootstrap_ci(_ap_of(rs, t), len(rs), n_boot=min(n_boot, 200))
             entry[f"ap@{t}"] = {"mean": est.value, "ci_low": est.low, "ci_high": est.high}
         summary[name] = entry
     return {"n_images": len(samples), "folds": folds, "summary": summary}

@@ -76,3 +76,15 @@ def test_iu_xml(shared_data: Path, tmp_path: Path) -> None:
     assert main(["label", str(xml), "-o", str(out)]) == 0
     row = _csv_rows(out)[0]
     assert row["id"] == "CXR1" and row["No Finding"] == "1" and row["Edema"] == "0"
+
+
+def test_headerless_single_column_csv_is_chexpert_input(tmp_path: Path, shared_data: Path) -> None:
+    import csv
+
+    from radlens.text.readers import read_reports
+
+    sample = shared_data / "samples" / "chexpert-labeler"
+    rows = read_reports(sample / "sample_reports.csv")
+    with (sample / "labeled_reports.csv").open(encoding="utf-8") as fh:
+        expected = [r["Reports"] for r in csv.DictReader(fh)]
+    assert [r.text for r in rows] == expected
