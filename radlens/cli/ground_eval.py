@@ -13,11 +13,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Pointing game, heat mass inside the boxes and box AP@0.3/0.5 (95%% "
                     "bootstrap CIs), patient-level cross-validated, for the reference "
                     "pointers (image centre, random point in the lungs, training-set location "
-                    "prior) and the classifier's Grad-CAM, in one run.")
+                    "prior), the classifier's Grad-CAM and the learned localiser (trained "
+                    "per fold on the other folds' boxes), in one run.")
     p.add_argument("--data", default=None,
                    help="folder with images/ and the COCO file (default: <data root>/tbx11k-tb)")
     p.add_argument("--coco", default="tb-boxes.json", help="COCO box file name in --data")
-    p.add_argument("--systems", default="centre,random-lung,prior,cam",
+    p.add_argument("--systems", default="centre,random-lung,prior,cam,localiser",
                    help="comma-separated systems to score")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--model", default=None, help="classifier for the cam system")

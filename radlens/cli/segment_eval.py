@@ -1,8 +1,8 @@
-"""``radlens evaluate-segmentation`` and ``radlens train segmenter``.
+"""``radlens evaluate-segmentation``, ``radlens train segmenter`` and ``train localiser``.
 
 The ``train`` command itself lives in `radlens.cli.train`; this module adds its ``segmenter``
-target with `add_train_segmenter` (called from `register` when ``train`` is already registered
-and has no ``segmenter`` target yet).
+and ``localiser`` targets with `add_train_segmenter` / `add_train_localiser` (called from
+`register` when ``train`` is already registered and lacks them).
 """
 
 from __future__ import annotations
@@ -34,9 +34,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train = subparsers.choices.get("train")
     if train is not None:
         for action in train._actions:
-            if isinstance(action, argparse._SubParsersAction) and \
-                    "segmenter" not in action.choices:
-                add_train_segmenter(action)
+            if isinstance(action, argparse._SubParsersAction):
+                if "segmenter" not in action.choices:
+                    add_train_segmenter(action)
+                if "localiser" not in action.choices:
+                    add_train_localiser(action)
 
 
 def add_train_segmenter(sub: argparse._SubParsersAction) -> None:
@@ -62,6 +64,37 @@ def add_train_segmenter(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--name", default="radlens-lungs-lite0", help="model name in the card")
     c.add_argument("--json", action="store_true", help="print the run summary as JSON")
     c.set_defaults(func=run_train)
+
+
+def add_train_localiser(sub: argparse._SubParsersAction) -> None:
+    """Add the ``localiser`` target to the subparsers of ``radlens train``."""
+    c = sub.add_parser(
+        "localiser", help="train the learned finding localiser on expert boxes",
+        description="Train the localisation head (frozen EfficientNet-Lite0 features) on a "
+                    "folder with images/ and a COCO box file; writes model.safetensors + "
+                    "model.json into --out.")
+    c.add_argument("--data", default=None,
+                   help="folder with images/ and the COCO file (default: <data root>/tbx11k-tb)")
+    c.add_argument("--coco", default="tb-boxes.json")
+    c.add_argument("--label", default="Tuberculosis", help="finding the boxes show")
+    c.add_argument("--out", required=True, help="run folder")
+    c.add_argument("--epochs", type=int, default=150)
+    c.add_argument("--threads", type=int, default=2)
+    c.set_defaults(func=run_train_localiser)
+
+
+def run_train_localiser(args: argparse.Namespace) -> int:
+    """Train the localiser on every image of --data and print the card path."""
+    from radlens.grounding.localisation import load_box_set
+    from radlens.models.classifier import set_threads
+    from radlens.paths import data_root
+    from radlens.train.localiser import train_localiser
+
+    set_threads(args.threads)
+    samples = load_box_set(args.data or data_root() / "tbx11k-tb", args.coco)
+    path = train_localiser(samples, args.out, args.label, args.epochs)
+    print(f"model card: {path} ({len(samples)} images)")
+    return 0
 
 
 def _data(arg: str | None) -> str:

@@ -4,7 +4,8 @@ Each system maps (image, training samples) to a heatmap (stretched over the imag
 boxes. The location prior is rebuilt from the training folds for each held-out fold, so no
 system sees the boxes of the images it is scored on. Systems: ``centre``, ``random-lung``
 (a random point inside the segmented lungs, seeded per image), ``prior`` (training-set
-location prior), ``cam`` (Grad-CAM of the bundled classifier's first finding label).
+location prior), ``cam`` (Grad-CAM of the bundled classifier's first finding label) and
+``localiser`` (the learned head of `radlens.models.localiser`, trained on the training folds).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from radlens.metrics.stats import bootstrap_ci
 from radlens.schema import Box, Image
 
 Pointer = Callable[[Image, int], tuple[np.ndarray, list[tuple[Box, float]]]]
-SYSTEMS = ("centre", "random-lung", "prior", "cam")
+SYSTEMS = ("centre", "random-lung", "prior", "cam", "localiser")
 
 
 def make_pointer(name: str, train: Sequence[BoxSample], model: str | None = None,
@@ -82,7 +83,30 @@ def make_pointer(name: str, train: Sequence[BoxSample], model: str | None = None
             _, box, _ = main_component(heat, img.pixels.shape[:2])
             return heat, ([(box, float(probs[j]))] if box is not None else [])
         return cam
+    if name == "localiser":
+        return _localiser_pointer(train)
     raise ValueError(f"unknown system {name!r}; choose from {', '.join(SYSTEMS)}")
+
+
+def _localiser_pointer(train: Sequence[BoxSample]) -> Pointer:
+    """The learned head trained on `train` only (per fold), on frozen encoder features."""
+    from radlens.grounding.heat import main_component
+    from radlens.grounding.localisation import BoxSample as _Sample
+    from radlens.train.localiser import features, fit_head, targets
+
+    feats = features(train, progress=False)
+    head = fit_head(feats, targets(train, feats.shape[-1]))
+
+    def localiser(img: Image, i: int) -> tuple[np.ndarray, list[tuple[Box, float]]]:
+        import torch
+
+        size = img.pixels.shape[:2]
+        f = features([_Sample(img.meta.source, "", (), size)])
+        with torch.no_grad():
+            heat = torch.sigmoid(head(torch.from_numpy(f.astype(np.float32))))[0, 0].numpy()
+        _, box, _ = main_component(heat, size)
+        return heat, ([(box, float(heat.max()))] if box is not None else [])
+    return localiser
 
 
 def _mean_of(arr: np.ndarray) -> Callable[[np.ndarray], float]:

@@ -173,3 +173,30 @@ def heat_peak_zone(region: Region) -> str | None:
     """The zone holding the largest share of a grounded region's heatmap mass, or None."""
     return region.zones[0][0] if region.zones else None
 
+
+
+def localise_finding(image: Image, label: str, lungs: LungResult | None = None,
+                     localiser: str | None = None, score: float | None = None) -> Region | None:
+    """A FINDING region for `label` from the learned localiser, or None when it does not cover
+    the label (callers then fall back to Grad-CAM, labelled as such).
+
+    The region's heatmap is the localiser's cell probabilities (stretched over the image), its
+    box and mask the main component at half the peak, its zones the heat mass per lung zone
+    (when `lungs` is given). `score` defaults to the peak cell probability.
+    """
+    import uuid
+
+    from radlens.models.localiser import load_localiser
+    from radlens.schema import RegionKind
+
+    loc = load_localiser(localiser)
+    if label not in loc.labels:
+        return None
+    heat = loc.heatmaps(image.pixels)[loc.labels.index(label)]
+    region = Region(id=uuid.uuid4().hex, kind=RegionKind.FINDING, label=label, heatmap=heat,
+                    score=float(heat.max()) if score is None else score)
+    shape = (image.meta.height, image.meta.width)
+    if lungs is not None:
+        return ground_region(region, lungs, shape)
+    _, box, _ = main_component(heat, shape)
+    return replace(region, box=box)

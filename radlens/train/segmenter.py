@@ -48,8 +48,8 @@ class SegmenterConfig:
 
     `data`: the covid-cxr folder with metadata.csv and the mask folders. `size`: square input
     side (multiple of 32). `folds`/`fold`/`seed`: the patient split (fold `fold` held out).
-    `lr`: AdamW peak learning rate (cosine decay). `max_minutes`: no epoch starts that would
-    end after this budget (0: none).
+    `lr`: AdamW peak learning rate (cosine decay). `max_minutes`: time budget (0: none); after
+    the first epoch the number of epochs is cut to what fits, so the schedule still completes.
     """
 
     data: str
@@ -116,9 +116,12 @@ def train_segmenter(cfg: SegmenterConfig, progress: bool = True) -> Path:
     model = LungUNet(pretrained=cfg.pretrained).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps = max(1, len(xi) // cfg.batch_size)
-    total = cfg.epochs * steps
+    # planned epochs: cfg.epochs, cut after the first epoch to what fits in max_minutes so
+    # that the cosine schedule still ends at 0
+    plan = {"epochs": cfg.epochs}
 
     def factor(s: int) -> float:  # one epoch of warm-up, then cosine decay
+        total = plan["epochs"] * steps
         return min(1.0, (s + 1) / steps) * 0.5 * (1 + math.cos(math.pi * min(1, s / total)))
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
@@ -130,9 +133,10 @@ def train_segmenter(cfg: SegmenterConfig, progress: bool = True) -> Path:
         opt.load_state_dict(ck["opt"])
         sched.load_state_dict(ck["sched"])
         state = ck["state"]
+        plan["epochs"] = state.get("planned", cfg.epochs)
         log.info("resuming %s after epoch %d", out, state["epoch"])
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
-    while state["epoch"] < cfg.epochs:
+    while state["epoch"] < plan["epochs"]:
         if cfg.max_minutes and state["epoch"]:
             per = state["seconds"] / state["epoch"]
             if state["seconds"] + per > cfg.max_minutes * 60:
@@ -147,7 +151,8 @@ def train_segmenter(cfg: SegmenterConfig, progress: bool = True) -> Path:
         if progress:
             from tqdm import tqdm
 
-            bar = tqdm(bar, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step", file=sys.stderr)
+            bar = tqdm(bar, desc=f"epoch {epoch + 1}/{plan['epochs']}", unit="step",
+                       file=sys.stderr)
         running = 0.0
         for k in bar:
             idx = np.sort(order[k * cfg.batch_size:(k + 1) * cfg.batch_size])
@@ -171,6 +176,11 @@ def train_segmenter(cfg: SegmenterConfig, progress: bool = True) -> Path:
         score = float(np.nanmean(dice))
         state["epoch"] = epoch + 1
         state["seconds"] += time.time() - t0
+        if cfg.max_minutes and epoch == 0:
+            fit = int(cfg.max_minutes * 60 // max(state["seconds"], 1e-3))
+            plan["epochs"] = max(1, min(cfg.epochs, fit))
+            log.info("planning %d epochs to fit %.0f minutes", plan["epochs"], cfg.max_minutes)
+        state["planned"] = plan["epochs"]
         entry = {"epoch": epoch + 1, "train_loss": running / steps, "val_dice": per_conv,
                  "val_dice_mean": score, "epoch_seconds": round(time.time() - t0, 1)}
         if score > state["best"]:
