@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image as PILImage
-from PIL import ImageDraw
+from PIL import ImageDraw, ImageFont
 
 from radlens.errors import InputError
 from radlens.schema import Image, Interpretation, Region, RegionKind
@@ -75,6 +75,7 @@ def render_overlay(image: Image, interpretation: Interpretation, path: str | os.
             rgb = np.where(m, rgb * 0.75 + tint * 0.25, rgb).astype(np.uint8)
     canvas = PILImage.fromarray(rgb, mode="RGB")
     draw = ImageDraw.Draw(canvas)
+    font = ImageFont.load_default(size=max(10, round(max(w, h) / 48)))
     for region in interpretation.regions:
         if region.box is None:
             continue
@@ -84,7 +85,8 @@ def render_overlay(image: Image, interpretation: Interpretation, path: str | os.
         colour = _MASK_TINT.get(region.kind, (255, 255, 0))
         draw.rectangle(xy, outline=colour, width=max(1, round(2 * max(w, h) / 512)))
         if region.kind is RegionKind.FINDING:
-            draw.text((xy[0] + 3, xy[1] + 2), _label(region, interpretation), fill=colour)
+            draw.text((xy[0] + 3, xy[1] + 2), _label(region, interpretation), fill=colour,
+                      font=font)
     out = Path(path)
     try:
         canvas.save(out, format="PNG")
