@@ -32,12 +32,13 @@ def main() -> int:
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--model", default=None, help="classifier for cam (default: bundled)")
     ap.add_argument("--segmenter", default=None, help="segmenter for random-lung")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (1 on a busy CPU)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     root = data_root() / "tbx11k-tb"
     if not (root / "tb-boxes.json").is_file():
         sys.exit(f"no TB boxes under {root} (set RADLENS_DATA)")
-    set_threads()
+    set_threads(args.threads)
     samples = load_box_set(root)
     t0 = time.time()
     result = evaluate_grounding(samples, [s for s in args.systems.split(",") if s],

@@ -166,11 +166,11 @@ def zone_boxes(lungs: tuple[Lung, Lung]) -> dict[str, Box]:
     out: dict[str, Box] = {}
     for lung in lungs:
         for level, a, b in lung.bands:
-            part = np.zeros_like(lung.mask)
-            part[a:b] = lung.mask[a:b]
-            box = mask_box(part)
-            if box is not None:
-                out[f"{lung.side} {level}"] = box
+            cols = np.flatnonzero(lung.mask[a:b].any(axis=0))
+            if cols.size:
+                rows = np.flatnonzero(lung.mask[a:b, cols[0]:cols[-1] + 1].any(axis=1))
+                out[f"{lung.side} {level}"] = Box(float(cols[0]), float(a + rows[0]),
+                                                  float(cols[-1] + 1), float(a + rows[-1] + 1))
     return out
 
 

@@ -60,13 +60,13 @@ def predict_probabilities(image: Image, model: str | None = None,
     """
     import torch
 
-    from radlens.models.classifier import preprocess, set_threads
+    from radlens.models.classifier import preprocess
     from radlens.models.segmenter import CONVENTIONS, load_segmenter
 
     if convention not in CONVENTIONS:
         raise ValueError(f"convention must be one of {CONVENTIONS}, got {convention!r}")
     seg = load_segmenter(model)
-    set_threads()
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))  # never more than 2
     x = preprocess(image.pixels, seg.size)
     with torch.no_grad():
         logits = seg.network(x)[0]
@@ -108,19 +108,15 @@ def segment_lungs(image: Image, model: str | None = None,
     segmenter is available.
     """
     prob, info = predict_probabilities(image, model, convention)
-    shape = (image.meta.height, image.meta.width)
-    if image.pixels.shape != shape:
-        shape = image.pixels.shape[:2]
-    masks = []
-    for k in range(2):
-        keep = clean(prob[k])
-        masks.append(upsample_mask(prob[k], keep, shape) if keep.any()
-                     else np.zeros(shape, dtype=bool))
-    both = masks[0] & masks[1]
-    if both.any():  # a pixel belongs to the side with the higher probability
-        right_wins = resample_mask(prob[0] >= prob[1], shape)
-        masks[0] &= ~both | right_wins
-        masks[1] &= ~both | ~right_wins
+    shape = image.pixels.shape[:2]
+    keep = [clean(prob[0]), clean(prob[1])]
+    both = keep[0] & keep[1]
+    if both.any():  # a cell belongs to the side with the higher probability
+        keep[0] &= ~(both & (prob[1] > prob[0]))
+        keep[1] &= ~(both & (prob[0] >= prob[1]))
+    masks = [upsample_mask(prob[k], keep[k], shape) if keep[k].any()
+             else np.zeros(shape, dtype=bool) for k in range(2)]
+    masks[1] &= ~masks[0]  # the dilated edges may touch: the right lung keeps the pixel
     return lungs_from_masks(masks[0], masks[1], prob, convention, info)
 
 

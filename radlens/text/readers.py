@@ -77,9 +77,9 @@ def _read_csv(path: Path, column: str | None, id_column: str | None) -> list[Rep
                                                              "findings", "impression")), None)
     if col is None and len(fields) == 1 and not id_column:
         # the CheXpert labeller's input convention: one report per row, no header
-        rows = [r[0] if r else "" for r in csv.reader(text.splitlines(keepends=True))]
+        texts = [r[0] if r else "" for r in csv.reader(text.splitlines(keepends=True))]
         return [ReportRow(str(i), value, "" if value else f"row {i + 1}: empty text")
-                for i, value in enumerate(rows)]
+                for i, value in enumerate(texts)]
     if col is None:
         raise DataError(f"no report text column; choose one with --column from: "
                         f"{', '.join(fields)}", path)

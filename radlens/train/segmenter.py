@@ -36,6 +36,7 @@ from radlens.models.segmenter import CHANNELS, CONVENTIONS, LungUNet
 
 log = logging.getLogger(__name__)
 
+CL = torch.channels_last
 MASK_TERMS = {
     "full": "v7labs COVID-19 X-ray lung annotations (research use)",
     "visible": "lungVAE annotations of the COVID-19 image collection (research use)",
@@ -113,7 +114,9 @@ def train_segmenter(cfg: SegmenterConfig, progress: bool = True) -> Path:
     xi, yt, hv = build_cache(tr, cfg.size, out / f"cache-train-{cfg.size}.npz", progress)
     vi, vt, vh = build_cache(va, cfg.size, out / f"cache-val-{cfg.size}.npz", progress)
     device = pick_device()
-    model = LungUNet(pretrained=cfg.pretrained).to(device)
+    # channels-last: PyTorch's CPU backward of 5x5 depthwise convolutions is ~400x slower in
+    # the default layout at some sizes (7.5 s vs 0.02 s for 4x240x32x32)
+    model = LungUNet(pretrained=cfg.pretrained).to(device, memory_format=CL)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps = max(1, len(xi) // cfg.batch_size)
     # planned epochs: cfg.epochs, cut after the first epoch to what fits in max_minutes so
@@ -163,7 +166,7 @@ def train_segmenter(cfg: SegmenterConfig, progress: bool = True) -> Path:
                 twin.set_state(gen.get_state())
                 x = augment_batch(x, gen)
                 y = augment_batch(y, twin, contrast=0, brightness=0, gamma=(1, 1))
-            loss = _loss(model(x.to(device)), y.to(device),
+            loss = _loss(model(x.to(device, memory_format=CL)), y.to(device),
                          torch.from_numpy(hv[idx]).to(device)).float()
             opt.zero_grad(set_to_none=True)
             loss.backward()
