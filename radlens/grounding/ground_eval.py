@@ -76,7 +76,11 @@ def make_pointer(name: str, train: Sequence[BoxSample], model: str | None = None
         from radlens.tasks.classify import probabilities
 
         def cam(img: Image, i: int) -> tuple[np.ndarray, list[tuple[Box, float]]]:
+            import torch
+
+            threads = torch.get_num_threads()
             probs, loaded = probabilities(img, model)
+            torch.set_num_threads(threads)  # classify raises it to 2: keep the caller's choice
             assert isinstance(loaded, LoadedModel)
             j = next(k for k, n in enumerate(loaded.labels) if n != "No Finding")
             heat = grad_cam(loaded.network, preprocess(img.pixels, loaded.size), [j])[j]
