@@ -15,6 +15,8 @@ import statistics
 import sys
 import time
 
+import torch
+
 from radlens.grounding.baseline import threshold_lungs
 from radlens.io import load_image
 from radlens.paths import data_root
@@ -53,9 +55,10 @@ def main() -> int:
     def baseline(img: object) -> None:
         threshold_lungs(img.pixels)  # type: ignore[attr-defined]
 
-    sizes = [f"{i.meta.width}x{i.meta.height}" for i in images]
-    print(f"segmentation_speed: {len(images)} images ({min(sizes)} .. {max(sizes)}), "
-          f"best of {args.repeat}")
+    by_area = sorted(images, key=lambda i: i.meta.width * i.meta.height)
+    sizes = [f"{i.meta.width}x{i.meta.height}" for i in (by_area[0], by_area[-1])]
+    print(f"segmentation_speed: {len(images)} images ({sizes[0]} .. {sizes[1]}), "
+          f"best of {args.repeat}, {torch.get_num_threads()} torch thread(s)")
     for name, fn in (("radlens segment+zones", ours), ("threshold baseline", baseline)):
         ms = sorted(timed(fn, images, args.repeat))
         p90 = ms[int(0.9 * (len(ms) - 1))]

@@ -78,7 +78,7 @@ def add_train_localiser(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--coco", default="tb-boxes.json")
     c.add_argument("--label", default="Tuberculosis", help="finding the boxes show")
     c.add_argument("--out", required=True, help="run folder")
-    c.add_argument("--epochs", type=int, default=150)
+    c.add_argument("--epochs", type=int, default=80)
     c.add_argument("--threads", type=int, default=2)
     c.set_defaults(func=run_train_localiser)
 

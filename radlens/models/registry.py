@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -22,8 +23,9 @@ import numpy as np
 from radlens.errors import ModelError
 from radlens.schema import ModelInfo
 
-REQUIRED_KEYS = ("name", "version", "task", "backbone", "labels", "weights", "input",
-                 "calibration", "thresholds")
+REQUIRED_KEYS = ("name", "version", "task", "weights")
+CLASSIFY_KEYS = ("backbone", "labels", "input", "calibration", "thresholds")
+log = logging.getLogger(__name__)
 
 
 def weights_dir() -> Path:
@@ -36,8 +38,18 @@ def _card_paths() -> list[Path]:
 
 
 def list_cards() -> list[dict[str, Any]]:
-    """Every bundled model card (parsed JSON), sorted by file name; [] when none is bundled."""
-    return [read_card(p) for p in _card_paths()]
+    """Every valid bundled model card (parsed JSON, any task), sorted by file name.
+
+    [] when none is bundled; an invalid card is logged and left out, so one broken card does
+    not hide the others.
+    """
+    cards = []
+    for path in _card_paths():
+        try:
+            cards.append(read_card(path))
+        except ModelError as exc:
+            log.warning("ignoring invalid model card %s", exc.one_line())
+    return cards
 
 
 def default_model(task: str = "classify") -> str | None:
@@ -55,10 +67,14 @@ def read_card(path: str | Path) -> dict[str, Any]:
         card: dict[str, Any] = json.loads(p.read_text("utf-8"))
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot read the model card ({exc})", p) from exc
+    if not isinstance(card, dict):
+        raise ModelError("model card is not a JSON object", p)
     missing = [k for k in REQUIRED_KEYS if k not in card]
+    if card.get("task") == "classify":
+        missing += [k for k in CLASSIFY_KEYS if k not in card]
     if missing:
         raise ModelError(f"model card lacks {', '.join(missing)}", p)
-    for label in card["labels"]:
+    for label in card.get("labels", []) if card["task"] == "classify" else []:
         if label not in card["thresholds"] or label not in card["calibration"]:
             raise ModelError(f"model card has no threshold/temperature for {label!r}", p)
     card["_path"] = str(p)
@@ -73,9 +89,9 @@ def find_card(model: str) -> dict[str, Any]:
     if p.suffix == ".json" and p.is_file():
         return read_card(p)
     for card in list_cards():
-        if card["name"] == model:
+        if card["name"] == model and card["task"] == "classify":
             return card
-    names = [c["name"] for c in list_cards()]
+    names = [c["name"] for c in list_cards() if c["task"] == "classify"]
     raise ModelError(f"unknown model; bundled models: {', '.join(names) or 'none'} "
                      "(or give a model.json path or run folder)", model)
 

@@ -60,7 +60,7 @@ def targets(samples: Sequence[BoxSample], grid: int) -> np.ndarray:
         np.float32)
 
 
-def fit_head(feats: np.ndarray, tgt: np.ndarray, epochs: int = 150, lr: float = 2e-3,
+def fit_head(feats: np.ndarray, tgt: np.ndarray, epochs: int = 80, lr: float = 3e-3,
              seed: int = 0) -> LocaliserHead:
     """Train a `LocaliserHead` full-batch (AdamW, cosine) on features and targets."""
     torch.manual_seed(seed)
@@ -82,7 +82,7 @@ def fit_head(feats: np.ndarray, tgt: np.ndarray, epochs: int = 150, lr: float = 
 
 
 def train_localiser(samples: Sequence[BoxSample], out: str | Path, label: str,
-                    epochs: int = 150, name: str = "radlens-tb-localiser",
+                    epochs: int = 80, name: str = "radlens-tb-localiser",
                     progress: bool = True) -> Path:
     """Train on every sample and write ``model.safetensors`` + ``model.json`` to `out`."""
     from safetensors.torch import save_file

@@ -116,7 +116,8 @@ def train_segmenter(cfg: SegmenterConfig, progress: bool = True) -> Path:
     device = pick_device()
     # channels-last: PyTorch's CPU backward of 5x5 depthwise convolutions is ~400x slower in
     # the default layout at some sizes (7.5 s vs 0.02 s for 4x240x32x32)
-    model = LungUNet(pretrained=cfg.pretrained).to(device, memory_format=CL)
+    model = LungUNet(pretrained=cfg.pretrained).to(device)
+    model = model.to(memory_format=CL)  # type: ignore[call-overload]
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps = max(1, len(xi) // cfg.batch_size)
     # planned epochs: cfg.epochs, cut after the first epoch to what fits in max_minutes so

@@ -33,6 +33,20 @@ def test_invalid_cards_name_the_file(tmp_path: Path) -> None:
     bad.write_text(json.dumps({"name": "x"}))
     with pytest.raises(ModelError, match="lacks"):
         registry.read_card(bad)
+    bad.write_text(json.dumps({"name": "x", "version": "1", "task": "classify",
+                               "weights": {"file": "x.safetensors"}}))
+    with pytest.raises(ModelError, match="lacks backbone"):
+        registry.read_card(bad)
+
+
+def test_one_broken_card_does_not_hide_the_others(monkeypatch: pytest.MonkeyPatch,
+                                                  tmp_path: Path) -> None:
+    (tmp_path / "a.json").write_text("{broken")
+    good = {"name": "seg", "version": "1", "task": "segment", "weights": {"file": "s.st"}}
+    (tmp_path / "b.json").write_text(json.dumps(good))
+    monkeypatch.setattr(registry, "weights_dir", lambda: tmp_path)
+    assert [c["name"] for c in registry.list_cards()] == ["seg"]
+    assert registry.default_model("classify") is None
 
 
 def test_unknown_model_lists_choices() -> None:
