@@ -6,6 +6,7 @@ The public API, imported lazily so that ``import radlens`` stays light:
 - ``radlens.check(image) -> QCReport``: the input-quality gate.
 - ``radlens.read(path_or_image) -> Interpretation``: load, check and interpret one image.
 - ``radlens.label(texts) -> list[LabelRecord]``: finding labels, with evidence, from report text.
+- ``radlens.ground(image_or_path, phrase) -> GroundResult``: where a finding phrase lies.
 
 The result types live in `radlens.schema`; JSON in `radlens.schema_json`.
 """
@@ -22,6 +23,7 @@ _LAZY = {
     "check": "radlens.io.qc",
     "read": "radlens.pipeline",
     "label": "radlens.text.labeler",
+    "ground": "radlens.tasks.ground",
 }
 
 __all__ = ["__version__", *_LAZY]

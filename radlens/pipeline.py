@@ -1,7 +1,7 @@
 """`read`: the whole path from a file (or a loaded `Image`) to one `Interpretation`.
 
-io (load) -> qc (check) -> models/tasks (classify, explain) -> report (draft text) ->
-Interpretation. Each stage is optional beyond QC: with no finding model installed the
+io (load) -> qc (check) -> models/tasks (classify, explain; segment lungs, ground findings
+in lung zones) -> report (draft text) -> Interpretation. Each stage is optional beyond QC: with no finding model installed the
 Interpretation carries the metadata, the QC results and a note that says so.
 """
 
@@ -42,6 +42,25 @@ def _classify(image: Image, model: str | None, explain: bool
     return tuple(result.findings), tuple(result.regions), (result.model,)
 
 
+def _ground(image: Image, findings: tuple[Finding, ...], regions: tuple[Region, ...]
+            ) -> tuple[tuple[Region, ...], tuple[ModelInfo, ...], tuple[str, ...]] | None:
+    """Lung regions plus the finding regions grounded in lung zones, or None without a
+    segmenter. Grounded finding regions keep their ids, so findings still point at them."""
+    if importlib.util.find_spec("radlens.tasks.segment") is None:
+        return None
+    from radlens.models.registry import default_model
+
+    if default_model("segment") is None:
+        return None
+    from radlens.tasks.ground import ground_findings
+    from radlens.tasks.segment import lung_regions, segment_lungs
+
+    lungs = segment_lungs(image)
+    grounded = {r.id: r for r in ground_findings(image, findings, regions, lungs)}
+    out = tuple(grounded.get(r.id, r) for r in regions) + tuple(lung_regions(lungs))
+    return out, (lungs.model,), tuple(lungs.notes)
+
+
 def read(source: str | os.PathLike[str] | Image, *, model: str | None = None,
          explain: bool = True, report: bool = True, indication: str | None = None,
          style: str | os.PathLike[str] | None = None) -> Interpretation:
@@ -49,7 +68,8 @@ def read(source: str | os.PathLike[str] | Image, *, model: str | None = None,
 
     `source`: a file path (any format `radlens.load_image` reads) or an already loaded `Image`.
     `model`: a registry name of a finding classifier (default: the bundled one, if any).
-    `explain`: also compute heatmap regions for positive findings.
+    `explain`: also compute heatmap regions for positive findings, segment the lungs and
+    ground each positive finding in the six lung zones (when the models are installed).
     `report`: write the grounded draft report (`radlens.report.write_report`) into the result;
     `indication` (free text) and `style` (a report corpus or saved style, see
     `radlens.report`) shape its wording.
@@ -71,6 +91,12 @@ def read(source: str | os.PathLike[str] | Image, *, model: str | None = None,
         notes.append(NO_MODEL_NOTE)
     else:
         findings, regions, models = classified
+    if explain:
+        grounded = _ground(image, findings, regions)
+        if grounded is not None:
+            regions, extra_models, lung_notes = grounded
+            models += extra_models
+            notes += lung_notes
     interp = Interpretation(image=image.meta, qc=qc, findings=findings, regions=regions,
                             models=models, notes=tuple(notes), radlens_version=__version__)
     if report:

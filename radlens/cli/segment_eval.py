@@ -1,8 +1,7 @@
 """``radlens evaluate-segmentation``, ``radlens train segmenter`` and ``train localiser``.
 
-The ``train`` command itself lives in `radlens.cli.train`; this module adds its ``segmenter``
-and ``localiser`` targets with `add_train_segmenter` / `add_train_localiser` (called from
-`register` when ``train`` is already registered and lacks them).
+The ``train`` command itself lives in `radlens.cli.train`, which adds the ``segmenter`` and
+``localiser`` targets defined here with `add_train_segmenter` / `add_train_localiser`.
 """
 
 from __future__ import annotations
@@ -31,14 +30,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--rows", action="store_true", help="include per-image rows in --json")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(func=run_evaluate)
-    train = subparsers.choices.get("train")
-    if train is not None:
-        for action in train._actions:
-            if isinstance(action, argparse._SubParsersAction):
-                if "segmenter" not in action.choices:
-                    add_train_segmenter(action)
-                if "localiser" not in action.choices:
-                    add_train_localiser(action)
 
 
 def add_train_segmenter(sub: argparse._SubParsersAction) -> None:

@@ -10,7 +10,7 @@ import time
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``train`` (with the ``classifier`` target) to the CLI."""
-    p = subparsers.add_parser("train", help="train a model (classifier)")
+    p = subparsers.add_parser("train", help="train a model (classifier, segmenter, localiser)")
     sub = p.add_subparsers(dest="target", metavar="TARGET", required=True)
     c = sub.add_parser(
         "classifier", help="train a finding classifier",
@@ -41,6 +41,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c.add_argument("--name", default="radlens-cxr-classifier", help="model name in the card")
     c.add_argument("--json", action="store_true", help="print the run summary as JSON")
     c.set_defaults(func=run)
+    from radlens.cli.segment_eval import add_train_localiser, add_train_segmenter
+
+    add_train_segmenter(sub)
+    add_train_localiser(sub)
 
 
 def run(args: argparse.Namespace) -> int:

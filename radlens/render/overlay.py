@@ -15,6 +15,7 @@ from PIL import Image as PILImage
 from PIL import ImageDraw, ImageFont
 
 from radlens.errors import InputError
+from radlens.render.lungs import draw_lungs
 from radlens.schema import Image, Interpretation, Region, RegionKind
 
 # colour ramp stops: (heat, (r, g, b)); low heat is transparent anyway
@@ -67,17 +68,20 @@ def render_overlay(image: Image, interpretation: Interpretation, path: str | os.
     grey = _stretch(pixels, w, h) if scale < 1 else pixels
     rgb = np.repeat((np.clip(grey, 0, 1) * 255).astype(np.uint8)[..., None], 3, -1)
     for region in interpretation.regions:
+        if region.kind in (RegionKind.LUNG, RegionKind.ZONE):
+            continue  # drawn as contours and zone lines by draw_lungs below
         if region.heatmap is not None:
             rgb = blend_heatmap(rgb, region.heatmap)
         elif region.mask is not None:
             m = _stretch(region.mask.astype(np.float32), w, h)[..., None] >= 0.5
             tint = np.array(_MASK_TINT.get(region.kind, (255, 255, 0)), dtype=float)
             rgb = np.where(m, rgb * 0.75 + tint * 0.25, rgb).astype(np.uint8)
+    rgb = draw_lungs(rgb, interpretation.regions, scale)
     canvas = PILImage.fromarray(rgb, mode="RGB")
     draw = ImageDraw.Draw(canvas)
     font = ImageFont.load_default(size=max(10, round(max(w, h) / 48)))
     for region in interpretation.regions:
-        if region.box is None:
+        if region.box is None or region.kind in (RegionKind.LUNG, RegionKind.ZONE):
             continue
         b = region.box
         xy = (b.x0 * scale, b.y0 * scale, max(b.x0, b.x1 - 1) * scale,
