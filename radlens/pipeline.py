@@ -1,8 +1,9 @@
 """`read`: the whole path from a file (or a loaded `Image`) to one `Interpretation`.
 
 io (load) -> qc (check) -> models/tasks (classify, explain; segment lungs, ground findings
-in lung zones) -> report (draft text) -> Interpretation. Each stage is optional beyond QC: with no finding model installed the
-Interpretation carries the metadata, the QC results and a note that says so.
+in lung zones) -> report (draft text) -> Interpretation. Each stage is optional beyond QC:
+with no finding model installed the Interpretation carries the metadata, the QC results and a
+note that says so.
 """
 
 from __future__ import annotations
