@@ -52,7 +52,8 @@ def test_never_mentions_what_no_model_assessed() -> None:
 
 def test_normal_study_needs_a_model_that_assessed_no_finding() -> None:
     normal = write_report(interp({"No Finding": Call.POSITIVE, "Pneumothorax": Call.NEGATIVE}))
-    assert normal.section_text("impression") == "No acute cardiopulmonary abnormality."
+    assert normal.section_text("impression") == (
+        "No acute cardiopulmonary abnormality detected within the scope of the models used.")
     without = write_report(interp({"Pneumothorax": Call.NEGATIVE}))
     assert without.section_text("impression") == "No pneumothorax."
     odd = write_report(interp({"No Finding": Call.NEGATIVE, "Pneumothorax": Call.NEGATIVE}))
