@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,9 @@ class FakeVLM:
     "no " embed on axis 1, other texts on axis 0.
     """
 
-    card: dict[str, Any] = {"name": "fake"}
-    digest = "0" * 64
+    def __init__(self) -> None:
+        self.card: dict[str, Any] = {"name": "fake"}
+        self.digest = "0" * 64
 
     def embed_pixels(self, images: Sequence[np.ndarray]) -> np.ndarray:
         out = np.zeros((len(images), 8), np.float32)
@@ -54,4 +56,26 @@ def image_dir(tmp_path: Path) -> Path:
     (root / "bright1.txt").write_text("INDICATION: cough.\nFINDINGS: Right lower lobe "
                                       "consolidation. No effusion.\nIMPRESSION: Pneumonia.")
     (root / "broken.png").write_bytes(b"not a png")
+    return root
+
+
+@pytest.fixture(scope="session")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Sixteen synthetic 48-px images (even: a bright patch, "consolidation") + pairs.csv."""
+    root = tmp_path_factory.mktemp("vlm")
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(16):
+        sick = i % 2 == 0
+        img = rng.uniform(0.1, 0.3, (48, 48))
+        if sick:
+            img[10:30, 8:20] += 0.6
+        Image.fromarray((np.clip(img, 0, 1) * 255).astype(np.uint8)).save(root / f"im{i}.png")
+        text = ("FINDINGS: Left lower lobe consolidation." if sick else
+                "IMPRESSION: No acute cardiopulmonary process.")
+        rows.append({"image": f"im{i}.png", "text": text})
+    with (root / "pairs.csv").open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=["image", "text"])
+        w.writeheader()
+        w.writerows(rows)
     return root

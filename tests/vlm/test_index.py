@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from pathlib import Path
 
@@ -20,7 +21,7 @@ def test_top_k_matches_full_sort() -> None:
     got = top_k(vecs, q, 7)
     want = np.argsort(-(vecs @ q))[:7]
     assert [i for i, _ in got] == list(want)
-    assert all(a[1] >= b[1] for a, b in zip(got, got[1:], strict=False))
+    assert all(a[1] >= b[1] for a, b in itertools.pairwise(got))
     mask = np.zeros(500, bool)
     mask[[3, 9]] = True
     assert sorted(i for i, _ in top_k(vecs, q, 5, mask)) == [3, 9]
@@ -53,7 +54,7 @@ def test_sentences_are_indexed_separately(image_dir: Path, tmp_path: Path,
 
 
 def test_store_errors(tmp_path: Path, fake_vlm: FakeVLM, image_dir: Path) -> None:
-    with pytest.raises(DataError, match="missing.sqlite"):
+    with pytest.raises(DataError, match=r"missing\.sqlite"):
         open_store(tmp_path / "missing.sqlite")
     junk = tmp_path / "junk.sqlite"
     junk.write_bytes(b"x" * 200)

@@ -61,5 +61,5 @@ def test_user_template_file(tmp_path: Path) -> None:
     assert prompts.phrasings("mass", True, table) == ["mass seen."]
     bad = tmp_path / "bad.json"
     bad.write_text("{}")
-    with pytest.raises(DataError, match="bad.json"):
+    with pytest.raises(DataError, match=r"bad\.json"):
         prompts.load_templates(bad)

