@@ -81,19 +81,24 @@ def read_card(path: str | Path) -> dict[str, Any]:
     return card
 
 
-def find_card(model: str) -> dict[str, Any]:
-    """The card of `model`: a bundled model name, a card path, or a folder with model.json."""
+def find_card(model: str, task: str = "classify") -> dict[str, Any]:
+    """The card of `model` for `task`: a bundled model name, a card path, or a run folder
+    holding model.json. `ModelError` when it is unknown or its card is for another task."""
     p = Path(model).expanduser()
+    card: dict[str, Any] | None = None
     if p.is_dir() and (p / "model.json").is_file():
-        return read_card(p / "model.json")
-    if p.suffix == ".json" and p.is_file():
-        return read_card(p)
-    for card in list_cards():
-        if card["name"] == model and card["task"] == "classify":
-            return card
-    names = [c["name"] for c in list_cards() if c["task"] == "classify"]
-    raise ModelError(f"unknown model; bundled models: {', '.join(names) or 'none'} "
-                     "(or give a model.json path or run folder)", model)
+        card = read_card(p / "model.json")
+    elif p.suffix == ".json" and p.is_file():
+        card = read_card(p)
+    else:
+        card = next((c for c in list_cards() if c["name"] == model and c["task"] == task), None)
+    if card is None:
+        names = [c["name"] for c in list_cards() if c["task"] == task]
+        raise ModelError(f"unknown model for task {task!r}; bundled: {', '.join(names) or 'none'} "
+                         "(or give a model.json path or run folder)", model)
+    if card["task"] != task:
+        raise ModelError(f"model card is for task {card['task']!r}, not {task!r}", model)
+    return card
 
 
 @dataclass(frozen=True, eq=False)

@@ -117,42 +117,18 @@ def default_segmenter() -> str | None:
     """Name of the first bundled segmentation model, or None when none is bundled."""
     from radlens.models import registry
 
-    for path in sorted(registry.weights_dir().glob("*.json")):
-        card = _read_card(path)
-        if card["task"] == "segment" and (path.parent / card["weights"]["file"]).is_file():
-            return str(card["name"])
-    return None
-
-
-def _read_card(path: Path) -> dict[str, Any]:
-    import json
-
-    try:
-        card: dict[str, Any] = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"cannot read the model card ({exc})", path) from exc
-    missing = [k for k in REQUIRED_CARD_KEYS if k not in card]
-    if missing:
-        raise ModelError(f"model card lacks {', '.join(missing)}", path)
-    card["_path"] = str(path)
-    return card
+    return registry.default_model("segment")
 
 
 def find_segmenter_card(model: str) -> dict[str, Any]:
     """The card of a segmenter: bundled name, card path, or a run folder with model.json."""
     from radlens.models import registry
 
-    p = Path(model).expanduser()
-    if p.is_dir() and (p / "model.json").is_file():
-        return _read_card(p / "model.json")
-    if p.suffix == ".json" and p.is_file():
-        return _read_card(p)
-    for path in sorted(registry.weights_dir().glob("*.json")):
-        card = _read_card(path)
-        if card["name"] == model and card["task"] == "segment":
-            return card
-    raise ModelError("unknown segmentation model (give a bundled name, a model.json path or "
-                     "a run folder)", model)
+    card = registry.find_card(model, task="segment")
+    missing = [k for k in REQUIRED_CARD_KEYS if k not in card]
+    if missing:
+        raise ModelError(f"model card lacks {', '.join(missing)}", card.get("_path", model))
+    return card
 
 
 @lru_cache(maxsize=2)
