@@ -30,6 +30,7 @@ from radlens.data.transforms import augment_batch
 from radlens.errors import DataError
 from radlens.metrics.classification import auroc
 from radlens.models.classifier import FindingClassifier, pick_device, set_threads
+from radlens.train.checkpoint import load_checkpoint, save_checkpoint
 from radlens.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -151,13 +152,9 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(cfg, steps))
     state: dict[str, Any] = {"epoch": 0, "best": -1.0, "best_epoch": -1, "stale": 0,
                              "history": [], "seconds": 0.0}
-    last = out / "last.pt"
-    if last.is_file():
-        ck = torch.load(last, map_location=device, weights_only=False)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["opt"])
-        sched.load_state_dict(ck["sched"])
-        state = ck["state"]
+    saved = load_checkpoint(out, model, opt, sched, device)
+    if saved is not None:
+        state = saved
         if rank == 0:
             log.info("resuming %s after epoch %d", out, state["epoch"])
     (out / "config.json").write_text(json.dumps(cfg.as_dict(), indent=2))
@@ -215,9 +212,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
             with (out / "log.jsonl").open("a") as fh:
                 fh.write(json.dumps(entry) + "\n")
             log.info("epoch %d: loss %.4f, val AUROC %.4f", epoch + 1, entry["train_loss"], mean)
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
-                        "sched": sched.state_dict(), "state": state}, out / "last.tmp")
-            os.replace(out / "last.tmp", last)
+            save_checkpoint(out, model, opt, sched, state)
         if world > 1:
             box = [state]
             dist.broadcast_object_list(box, src=0)

@@ -16,7 +16,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import sys
 import time
 from collections import Counter
@@ -33,6 +32,7 @@ from radlens.errors import ModelError
 from radlens.grounding.data import build_cache, load_mask_set, split
 from radlens.models.classifier import pick_device, set_threads
 from radlens.models.segmenter import CHANNELS, CONVENTIONS, LungUNet
+from radlens.train.checkpoint import load_checkpoint, save_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -130,13 +130,9 @@ def train_segmenter(cfg: SegmenterConfig, progress: bool = True) -> Path:
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
     state: dict[str, Any] = {"epoch": 0, "best": -1.0, "best_epoch": 0, "seconds": 0.0}
-    last = out / "last.pt"
-    if last.is_file():
-        ck = torch.load(last, map_location=device, weights_only=False)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["opt"])
-        sched.load_state_dict(ck["sched"])
-        state = ck["state"]
+    saved = load_checkpoint(out, model, opt, sched, device)
+    if saved is not None:
+        state = saved
         plan["epochs"] = state.get("planned", cfg.epochs)
         log.info("resuming %s after epoch %d", out, state["epoch"])
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
@@ -194,9 +190,7 @@ def train_segmenter(cfg: SegmenterConfig, progress: bool = True) -> Path:
             fh.write(json.dumps(entry) + "\n")
         log.info("epoch %d: loss %.4f, held-out Dice %s", epoch + 1, entry["train_loss"],
                  per_conv)
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
-                    "sched": sched.state_dict(), "state": state}, out / "last.tmp")
-        os.replace(out / "last.tmp", last)
+        save_checkpoint(out, model, opt, sched, state)
     return export_segmenter(cfg, len(tr), va, (vi, vt, vh))
 
 

@@ -1,0 +1,42 @@
+"""Resumable training checkpoints shared by every training loop.
+
+A checkpoint is ``last.pt`` in the run folder: model, optimiser and schedule state plus a
+free-form ``state`` dict (epoch, best score, history ...). It is written to ``last.tmp`` first
+and renamed over ``last.pt``, so a kill at any moment leaves either the previous checkpoint or
+the new one, never a torn file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+LAST = "last.pt"
+
+
+def save_checkpoint(out: Path, model: torch.nn.Module, opt: torch.optim.Optimizer,
+                    sched: Any, state: dict[str, Any]) -> Path:
+    """Atomically write ``out/last.pt`` with the model, optimiser, schedule and `state`."""
+    tmp = out / "last.tmp"
+    torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
+                "sched": sched.state_dict(), "state": state}, tmp)
+    os.replace(tmp, out / LAST)
+    return out / LAST
+
+
+def load_checkpoint(out: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, sched: Any,
+                    device: torch.device | str = "cpu") -> dict[str, Any] | None:
+    """Restore model, optimiser and schedule from ``out/last.pt`` into the given objects and
+    return the saved `state` dict; None when the folder holds no checkpoint."""
+    last = out / LAST
+    if not last.is_file():
+        return None
+    ck = torch.load(last, map_location=device, weights_only=False)
+    model.load_state_dict(ck["model"])
+    opt.load_state_dict(ck["opt"])
+    sched.load_state_dict(ck["sched"])
+    state: dict[str, Any] = ck["state"]
+    return state
