@@ -137,11 +137,18 @@ def from_dataset(ds: Dataset, variants: int, seed: int) -> list[Pair]:
     for s in ds.samples:
         known = [n for n, m in zip(ds.label_names, s.mask, strict=True) if m]
         pos = [n for n, v, m in zip(ds.label_names, s.labels, s.mask, strict=True) if m and v]
-        if not known:
+        normal = [n for n in known if prompts.canonical(n) == prompts.NO_FINDING]
+        neg = [n for n in known if n not in pos and n not in normal]
+        if not pos and normal and not s.labels[list(ds.label_names).index(normal[0])]:
+            continue  # abnormal, but none of the labelled findings: nothing true to say
+        if not pos and not normal and not neg:
             continue
-        neg = [n for n in known if n not in pos]
-        texts = tuple(prompts.label_text(pos, neg, rng) for _ in range(variants))
-        out.append(Pair(s.path, texts, prompts.findings_key(pos), s.patient_id, s.source))
+        key = prompts.findings_key(pos)
+        if not pos and not normal:  # only negatives known: not a "normal" image
+            key = "negative:" + "|".join(sorted(prompts.canonical(n) for n in neg))
+        texts = tuple(prompts.label_text(pos, neg, rng, normal=bool(normal))
+                      for _ in range(variants))
+        out.append(Pair(s.path, texts, key, s.patient_id, s.source))
     return out
 
 

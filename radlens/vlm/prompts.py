@@ -70,21 +70,23 @@ def phrasings(label: str, positive: bool, table: dict[str, Any] | None = None) -
 
 
 def label_text(positives: Sequence[str], negatives: Sequence[str], rng: np.random.Generator,
-               max_negatives: int = 2, table: dict[str, Any] | None = None) -> str:
+               max_negatives: int = 2, table: dict[str, Any] | None = None,
+               normal: bool = True) -> str:
     """A short report-like text for an image's labels, phrasing chosen by `rng`.
 
-    `positives`: labels present (when none, or only "No Finding", the text is a normal
-    sentence); `negatives`: labels known absent, of which up to `max_negatives` (chosen at
-    random, possibly none) are stated as negative sentences ("no pleural effusion.").
+    `positives`: labels present (when none, or only "No Finding", the text starts with a
+    normal sentence if `normal`, else it states only negatives); `negatives`: labels known
+    absent, of which up to `max_negatives` (chosen at random; at least one when there is no
+    other sentence) are stated as negative sentences ("no pleural effusion.").
     """
     t = table or _packaged()
     pos = [p for p in positives if canonical(p, t) != NO_FINDING]
     sentences = [str(rng.choice(phrasings(p, True, t))) for p in pos]
-    if not sentences:
+    if not sentences and normal:
         sentences = [str(rng.choice(phrasings(NO_FINDING, True, t)))]
     neg = [n for n in negatives if canonical(n, t) != NO_FINDING]
     if neg and max_negatives > 0:
-        k = int(rng.integers(0, min(max_negatives, len(neg)) + 1))
+        k = int(rng.integers(0 if sentences else 1, min(max_negatives, len(neg)) + 1))
         for n in rng.choice(len(neg), size=k, replace=False):
             sentences.append(str(rng.choice(phrasings(neg[int(n)], False, t))))
     return " ".join(sentences)

@@ -73,3 +73,16 @@ def test_dataset_labels_become_sentences() -> None:
     ds = as_dataset(pairs)
     assert set(ds.label_names) == {"pneumonia", "No Finding"}
     assert ds.patients() == ("src:p1", "src:p2")
+
+
+def test_abnormal_without_named_finding_is_not_called_normal() -> None:
+    names = ("Pneumonia", "No Finding")
+    samples = (make_sample("ards.png", {"Pneumonia": None, "No Finding": 0}, names, "p1", "s"),
+               make_sample("neg.png", {"Pneumonia": 0}, ("Pneumonia",), "p2", "s"))
+    assert from_dataset(Dataset("d", names, samples[:1]), 3, 0) == []
+    only_neg = from_dataset(Dataset("e", ("Pneumonia",), samples[1:]), 3, 0)
+    assert only_neg[0].key == "negative:pneumonia"
+    assert all(t.startswith(("no ", "there is no", "pneumonia is not", "negative for",
+                             "pneumonic", "infectious")) or "no " in t
+               for t in only_neg[0].texts)
+    assert not any("clear" in t or "normal" in t for t in only_neg[0].texts)
