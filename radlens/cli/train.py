@@ -10,7 +10,7 @@ import time
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``train`` (with the ``classifier`` target) to the CLI."""
-    p = subparsers.add_parser("train", help="train a model (classifier, segmenter, localiser)")
+    p = subparsers.add_parser("train", help="train a model (classifier, segmenter, localiser, vlm)")
     sub = p.add_subparsers(dest="target", metavar="TARGET", required=True)
     c = sub.add_parser(
         "classifier", help="train a finding classifier",
@@ -42,9 +42,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c.add_argument("--json", action="store_true", help="print the run summary as JSON")
     c.set_defaults(func=run)
     from radlens.cli.segment_eval import add_train_localiser, add_train_segmenter
+    from radlens.vlm.cli import add_train_vlm
 
     add_train_segmenter(sub)
     add_train_localiser(sub)
+    add_train_vlm(sub)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -80,7 +80,7 @@ def make_pointer(name: str, train: Sequence[BoxSample], model: str | None = None
 
             threads = torch.get_num_threads()
             probs, loaded = probabilities(img, model)
-            torch.set_num_threads(threads)  # classify raises it to 2: keep the caller's choice
+            torch.set_num_threads(threads)  # the caller's choice, for every system alike
             assert isinstance(loaded, LoadedModel)
             j = next(k for k, n in enumerate(loaded.labels) if n != "No Finding")
             heat = grad_cam(loaded.network, preprocess(img.pixels, loaded.size), [j])[j]

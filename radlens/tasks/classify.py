@@ -31,13 +31,12 @@ def probabilities(image: Image, model: str | None = None) -> tuple[np.ndarray, L
     import torch
 
     from radlens.models import registry
-    from radlens.models.classifier import preprocess, set_threads
+    from radlens.models.classifier import preprocess
 
     name = model or registry.default_model("classify")
     if name is None:
         raise ModelError("no classifier is installed (radlens/weights has no model card)")
-    loaded = registry.load(name)
-    set_threads()
+    loaded = registry.load(name)  # inference uses the process's torch thread setting
     x = preprocess(image.pixels, loaded.size)
     with torch.no_grad():
         logits = loaded.network(x)[0].numpy()

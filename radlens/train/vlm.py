@@ -32,6 +32,7 @@ from radlens.data.transforms import augment_batch
 from radlens.errors import DataError
 from radlens.models.classifier import set_threads
 from radlens.models.vlm import DualEncoder, contrastive_loss
+from radlens.train.checkpoint import load_checkpoint, save_checkpoint
 from radlens.vlm.pairs import Pair, as_dataset, load_pairs
 
 log = logging.getLogger(__name__)
@@ -199,13 +200,9 @@ def train(cfg: VLMConfig, progress: bool = True) -> Path:
                                                                   / (total - warm)))))
     state: dict[str, Any] = {"epoch": 0, "best": math.inf, "best_epoch": -1, "history": [],
                              "seconds": 0.0}
-    last = out / "last.pt"
-    if last.is_file():
-        ck = torch.load(last, map_location="cpu", weights_only=False)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["opt"])
-        sched.load_state_dict(ck["sched"])
-        state = ck["state"]
+    saved = load_checkpoint(out, model, opt, sched)
+    if saved is not None:
+        state = saved
         log.info("resuming %s after epoch %d", out, state["epoch"])
     (out / "config.json").write_text(json.dumps(cfg.as_dict(), indent=2))
     while state["epoch"] < cfg.epochs:
@@ -252,9 +249,7 @@ def train(cfg: VLMConfig, progress: bool = True) -> Path:
             with (out / "log.jsonl").open("a") as fh:
                 fh.write(json.dumps(entry) + "\n")
             log.info("epoch %d: loss %.4f, val %s", epoch + 1, entry["train_loss"], scores)
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
-                        "sched": sched.state_dict(), "state": state}, out / "last.tmp")
-            os.replace(out / "last.tmp", last)
+            save_checkpoint(out, model, opt, sched, state)
         if world > 1:
             box = [state]
             dist.broadcast_object_list(box, src=0)
