@@ -124,6 +124,21 @@ class LoadedModel:
         return float(entry[kind or entry.get("default", "youden")])
 
 
+def verified_weights(card: dict[str, Any]) -> tuple[Path, str]:
+    """(weights path, SHA-256 hex digest) of a card's weights file, after checking that it
+    exists and matches the digest the card records; `ModelError` naming the file otherwise."""
+    wpath = Path(card["_path"]).parent / card["weights"]["file"]
+    try:
+        data = wpath.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"weights file missing or unreadable ({exc.strerror or exc})",
+                         wpath) from exc
+    digest = hashlib.sha256(data).hexdigest()
+    if card["weights"].get("sha256") and digest != card["weights"]["sha256"]:
+        raise ModelError("weights do not match the SHA-256 in the model card", wpath)
+    return wpath, digest
+
+
 @lru_cache(maxsize=4)
 def load(model: str) -> LoadedModel:
     """Load a classifier by bundled name or path (cached); checks the weights' SHA-256."""
@@ -132,13 +147,7 @@ def load(model: str) -> LoadedModel:
     from radlens.models.classifier import FindingClassifier
 
     card = find_card(model)
-    wpath = Path(card["_path"]).parent / card["weights"]["file"]
-    if not wpath.is_file():
-        raise ModelError("weights file missing", wpath)
-    data = wpath.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    if card["weights"].get("sha256") and digest != card["weights"]["sha256"]:
-        raise ModelError("weights do not match the SHA-256 in the model card", wpath)
+    wpath, digest = verified_weights(card)
     net = FindingClassifier(card["backbone"], len(card["labels"]), pretrained=False)
     try:
         net.net.load_state_dict(load_file(str(wpath)))

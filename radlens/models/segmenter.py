@@ -18,10 +18,8 @@ annotation releases disagree (Dice about 0.85 between them on the 69 images both
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -140,21 +138,14 @@ def load_segmenter(model: str | None = None) -> LoadedSegmenter:
     """
     from safetensors.torch import load_file
 
+    from radlens.models import registry
+
     name = model or default_segmenter()
     if name is None:
         raise ModelError("no lung segmentation model is installed (radlens/weights has no "
                          "segment card); train one with `radlens train segmenter`")
     card = find_segmenter_card(name)
-    if card["task"] != "segment":
-        raise ModelError(f"model card is for task {card['task']!r}, not 'segment'",
-                         card["_path"])
-    wpath = Path(card["_path"]).parent / card["weights"]["file"]
-    if not wpath.is_file():
-        raise ModelError("weights file missing", wpath)
-    data = wpath.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    if card["weights"].get("sha256") and digest != card["weights"]["sha256"]:
-        raise ModelError("weights do not match the SHA-256 in the model card", wpath)
+    wpath, digest = registry.verified_weights(card)
     net = LungUNet(card["backbone"], pretrained=False)
     try:
         state = {k: v.float() for k, v in load_file(str(wpath)).items()}
