@@ -40,3 +40,24 @@ def load_checkpoint(out: Path, model: torch.nn.Module, opt: torch.optim.Optimize
     sched.load_state_dict(ck["sched"])
     state: dict[str, Any] = ck["state"]
     return state
+
+
+def log_epoch(out: Path, state: dict[str, Any], entry: dict[str, Any]) -> None:
+    """Append one epoch's `entry` to ``state["history"]`` and as a line of ``out/log.jsonl``."""
+    import json
+
+    state["history"].append(entry)
+    with (out / "log.jsonl").open("a") as fh:
+        fh.write(json.dumps(entry) + "\n")
+
+
+def share_state(state: dict[str, Any], world: int) -> dict[str, Any]:
+    """Rank 0's `state` on every rank of a `world`-process group (unchanged when world is 1)."""
+    if world <= 1:
+        return state
+    import torch.distributed as dist
+
+    box = [state]
+    dist.broadcast_object_list(box, src=0)
+    shared: dict[str, Any] = box[0]
+    return shared

@@ -30,7 +30,7 @@ from radlens.data.transforms import augment_batch
 from radlens.errors import DataError
 from radlens.metrics.classification import auroc
 from radlens.models.classifier import FindingClassifier, pick_device, set_threads
-from radlens.train.checkpoint import load_checkpoint, save_checkpoint
+from radlens.train.checkpoint import load_checkpoint, log_epoch, save_checkpoint, share_state
 from radlens.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -203,20 +203,15 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
                      "val_auroc_mean": mean, "lr": sched.get_last_lr()[0],
                      "train_seconds": round(seconds, 1),
                      "epoch_seconds": round(time.time() - t0, 1)}
-            state["history"].append(entry)
             if mean > state["best"]:
                 state.update(best=mean, best_epoch=epoch + 1, stale=0)
                 torch.save(model.state_dict(), out / "best.pt")
             else:
                 state["stale"] += 1
-            with (out / "log.jsonl").open("a") as fh:
-                fh.write(json.dumps(entry) + "\n")
+            log_epoch(out, state, entry)
             log.info("epoch %d: loss %.4f, val AUROC %.4f", epoch + 1, entry["train_loss"], mean)
             save_checkpoint(out, model, opt, sched, state)
-        if world > 1:
-            box = [state]
-            dist.broadcast_object_list(box, src=0)
-            state = box[0]
+        state = share_state(state, world)
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()

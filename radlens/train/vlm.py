@@ -32,7 +32,7 @@ from radlens.data.transforms import augment_batch
 from radlens.errors import DataError
 from radlens.models.classifier import set_threads
 from radlens.models.vlm import DualEncoder, contrastive_loss
-from radlens.train.checkpoint import load_checkpoint, save_checkpoint
+from radlens.train.checkpoint import load_checkpoint, log_epoch, save_checkpoint, share_state
 from radlens.vlm.pairs import Pair, as_dataset, load_pairs
 
 log = logging.getLogger(__name__)
@@ -242,18 +242,13 @@ def train(cfg: VLMConfig, progress: bool = True) -> Path:
             entry = {"epoch": epoch + 1, "train_loss": total_loss / steps, **scores,
                      "temperature": 1 / float(model.scale().detach()),
                      "epoch_seconds": round(time.time() - t0, 1)}
-            state["history"].append(entry)
             if scores["val_loss"] < state["best"]:
                 state.update(best=scores["val_loss"], best_epoch=epoch + 1)
                 torch.save(model.state_dict(), out / "best.pt")
-            with (out / "log.jsonl").open("a") as fh:
-                fh.write(json.dumps(entry) + "\n")
+            log_epoch(out, state, entry)
             log.info("epoch %d: loss %.4f, val %s", epoch + 1, entry["train_loss"], scores)
             save_checkpoint(out, model, opt, sched, state)
-        if world > 1:
-            box = [state]
-            dist.broadcast_object_list(box, src=0)
-            state = box[0]
+        state = share_state(state, world)
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()
