@@ -120,22 +120,13 @@ def deciding_cues(rec: LabelRecord, label: str) -> list[str]:
     return out
 
 
-def predicted(recs: list[LabelRecord], alternatives: str, vocab: str = "nih14") -> np.ndarray:
-    """0/1 predictions (reports x NIH labels) from label records, under a stated convention.
-
-    alternatives="uncertain": only 1 counts as present (every -1 -> 0: the data README's
-    convention). alternatives="positive": a label that is -1 only because it was named as one of
-    alternatives ("A versus B", "A or B": cues flagged ``alternative`` in the rules) counts as
-    present -- NegBio's own uncertainty patterns have no "versus" / "or" rule. Other -1 -> 0.
-    """
-    alt = {t.name for t in load_rules(vocab).triggers if t.alternative}
+def predicted(recs: list[LabelRecord]) -> np.ndarray:
+    """0/1 predictions (reports x NIH labels): only 1 counts as present (the data README's
+    convention: negated and uncertain are both 0)."""
     out = np.zeros((len(recs), len(NIH_LABELS)), dtype=int)
     for i, rec in enumerate(recs):
-        for j, (lab, v) in enumerate(rec.labels):
-            if v == 1:
-                out[i, j] = 1
-            elif v == -1 and alternatives == "positive":
-                out[i, j] = int(any(c in alt for c in deciding_cues(rec, lab)))
+        for j, (_lab, v) in enumerate(rec.labels):
+            out[i, j] = int(v == 1)
     return out
 
 

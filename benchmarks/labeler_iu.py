@@ -4,21 +4,17 @@ Prints per-label precision, recall and F1 with 95% bootstrap CIs (1,000 resample
 micro- and macro-F1, for radlens and (when medspacy is installed) the medspacy ConText peer with
 the same mention phrases, plus the agreement with the CheXpert labeller's four sample reports.
 
-Gold convention (data README): 1 = finding present; negated, uncertain and absent are all 0.
-radlens follows the CheXpert labeller, which also calls a finding named as one of alternatives
-("atelectasis versus scarring", "scar or atelectasis") uncertain; NegBio's uncertainty patterns
-have no such rule, and this gold often marks such findings present. So radlens is scored under
-two stated conventions, both printed in the same run:
-
-  alternatives=uncertain  every -1 counts as absent (only 1 is a positive prediction)
-  alternatives=positive   a -1 that comes only from an "alternative" cue (rules flagged
-                          ``alternative``: versus, vs, or) counts as present; other -1 as absent
+Gold convention (data README): 1 = finding present; negated, uncertain and absent are all 0, so
+a -1 from radlens counts as absent. radlens labels NIH-14 under its NegBio convention by default:
+a finding named as one of alternatives ("atelectasis versus scarring") or as probable is
+present (the rule files' ``convention`` lines). --convention chexpert scores the CheXpert reading
+(both uncertain) instead, and --convention both prints the two in one run.
 
 The peer is scored once (1 = present). --cues prints, per uncertainty cue, how many labels it
 made -1 and how many of those the gold marks present. Text: FINDINGS + IMPRESSION.
 
 Usage: python benchmarks/labeler_iu.py [--split test|dev|all] [--no-peer] [--errors LABEL]
-       [--alternatives uncertain|positive|both] [--cues]
+       [--convention negbio|chexpert|both] [--cues]
 """
 
 from __future__ import annotations
@@ -119,7 +115,7 @@ def chexpert_samples() -> None:
 
 
 def _cue_table(recs: list, gold: np.ndarray) -> None:
-    rules = {t.name: t for t in load_rules("nih14").triggers}
+    rules = {t.name: t for t in load_rules("nih14", convention="chexpert").triggers}
     counts: dict[str, list[int]] = {}
     for i, rec in enumerate(recs):
         for j, (lab, v) in enumerate(rec.labels):
@@ -132,8 +128,8 @@ def _cue_table(recs: list, gold: np.ndarray) -> None:
     print(f"{'cue':46s} {'-1':>4s} {'gold present':>12s}")
     for name, (n, p) in sorted(counts.items(), key=lambda x: -x[1][0]):
         t = rules.get(name)
-        desc = f"{name} '{t.pattern}'" + (" [alternative]" if t.alternative else "") if t \
-            else name
+        flag = " [alternative]" if t and t.alternative else " [leaning]" if t and t.leaning else ""
+        desc = f"{name} '{t.pattern}'{flag}" if t else name
         print(f"{desc[:46]:46s} {n:4d} {p:12d}")
 
 
@@ -143,28 +139,29 @@ def main() -> int:
     ap.add_argument("--no-peer", action="store_true", help="skip the medspacy peer")
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--errors", metavar="LABEL", help="print false positives/negatives")
-    ap.add_argument("--alternatives", default="both", choices=["uncertain", "positive", "both"],
-                    help="how a -1 from an 'alternative' cue (versus, or) is scored; "
-                         "both (default) prints both conventions")
+    ap.add_argument("--convention", default="negbio", choices=["negbio", "chexpert", "both"],
+                    help="labelling convention for 'A versus B' / 'probable X' (negbio: "
+                         "present, the NIH-14 default; chexpert: uncertain; both: print both)")
     ap.add_argument("--cues", action="store_true",
                     help="print -1 labels per deciding cue, and how many the gold has present")
     args = ap.parse_args()
     iu = load_iu(args.split)
     gold = np.array([[g[lab] for lab in NIH_LABELS] for g in iu.gold])
     scored = [j for j in range(len(NIH_LABELS)) if gold[:, j].sum() > 0]
-    recs, secs = timed(label, iu.texts, "nih14", iu.ids)
     print(f"# IU reports, split {args.split!r}: {len(iu.ids)} reports "
           f"(NegBio gold; FINDINGS + IMPRESSION)")
-    modes = ["uncertain", "positive"] if args.alternatives == "both" else [args.alternatives]
+    modes = ["negbio", "chexpert"] if args.convention == "both" else [args.convention]
     micro: dict[str, float] = {}
     pred = np.zeros_like(gold)
+    recs: list = []
     for mode in modes:
-        pred = predicted(recs, mode)
+        recs, secs = timed(label, iu.texts, "nih14", iu.ids, None, mode)
+        pred = predicted(recs)
         res = scores(pred, gold, scored, args.n_boot)
         micro[mode] = res["micro"].value
-        report(f"radlens, alternatives={mode} ({secs:.2f} s)", res, scored)
+        report(f"radlens, convention={mode} ({secs:.2f} s)", res, scored)
     if args.cues:
-        _cue_table(recs, gold)
+        _cue_table(label(iu.texts, "nih14", iu.ids, None, "chexpert"), gold)
     if args.errors:
         j = NIH_LABELS.index(args.errors)
         for i, r in enumerate(recs):
@@ -183,7 +180,7 @@ def main() -> int:
             pres = scores(ppred, gold, scored, args.n_boot)
             report(f"medspacy ConText peer ({psecs:.2f} s)", pres, scored)
             for mode, value in micro.items():
-                print(f"\nmicro-F1 radlens (alternatives={mode}) - peer: "
+                print(f"\nmicro-F1 radlens (convention={mode}) - peer: "
                       f"{value - pres['micro'].value:+.3f}")
     chexpert_samples()
     return 0

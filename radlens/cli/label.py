@@ -24,6 +24,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--column", help="report text column (CSV) or field (JSONL)")
     p.add_argument("--id-column", help="id column (CSV) or field (JSONL)")
     p.add_argument("--rules", help="extra rule file (TSV) added to the packaged rules")
+    p.add_argument("--convention", choices=["chexpert", "negbio"],
+                   help="read 'A versus B' and 'probable X' as uncertain (chexpert) or present "
+                        "(negbio); default: the vocabulary's own (chexpert14: chexpert, "
+                        "nih14: negbio)")
     p.add_argument("--explain", action="store_true",
                    help="print each label's evidence (text span and rule) on stdout")
     p.add_argument("--json", action="store_true", help="write JSONL to stdout (with -o -)")
@@ -59,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     for i in range(0, len(rows), chunk):
         part = rows[i:i + chunk]
         results.extend(label_detailed([r.text for r in part], args.vocab,
-                                      [r.id for r in part], args.rules))
+                                      [r.id for r in part], args.rules, args.convention))
         if progress:
             progress.update(len(part))
     if progress:

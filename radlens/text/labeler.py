@@ -112,7 +112,8 @@ def label_one(text: object, record_id: str, rules: RuleSet) -> Labelled:
 
 def label_detailed(texts: Sequence[object], vocab: str = "chexpert14",
                    ids: Sequence[str] | None = None,
-                   extra_rules: str | os.PathLike[str] | None = None) -> list[Labelled]:
+                   extra_rules: str | os.PathLike[str] | None = None,
+                   convention: str | None = None) -> list[Labelled]:
     """Like `label`, but also returns each report's warnings (for the CLI).
 
     Identical texts within one call are labelled once; each still gets its own record and id.
@@ -120,7 +121,8 @@ def label_detailed(texts: Sequence[object], vocab: str = "chexpert14",
     if ids is not None and len(ids) != len(texts):
         from radlens.errors import DataError
         raise DataError(f"{len(ids)} ids for {len(texts)} texts; give one id per text")
-    rules = load_rules(vocab, None if extra_rules is None else os.fspath(extra_rules))
+    rules = load_rules(vocab, None if extra_rules is None else os.fspath(extra_rules),
+                       convention)
     out: list[Labelled] = []
     seen: dict[str, Labelled] = {}  # identical texts in one call are labelled once
     for i, text in enumerate(texts):
@@ -139,13 +141,17 @@ def label_detailed(texts: Sequence[object], vocab: str = "chexpert14",
 
 
 def label(texts: Sequence[str], vocab: str = "chexpert14", ids: Sequence[str] | None = None,
-          extra_rules: str | os.PathLike[str] | None = None) -> list[LabelRecord]:
+          extra_rules: str | os.PathLike[str] | None = None,
+          convention: str | None = None) -> list[LabelRecord]:
     """Label radiology report texts with findings, negation and uncertainty, with evidence.
 
     Inputs: `texts`, the reports (plain text; section headers such as ``FINDINGS:`` are
     recognised, and INDICATION / HISTORY / COMPARISON / TECHNIQUE are not labelled); `vocab`,
     "chexpert14" (default) or "nih14"; `ids`, one id per text (default "0", "1", …);
-    `extra_rules`, a path to a user rule file added to the packaged rules (see docs/labeller.md).
+    `extra_rules`, a path to a user rule file added to the packaged rules (see docs/labeller.md);
+    `convention`, how "A versus B" and "probable X" are read: None (the vocabulary's own
+    convention: uncertain for CheXpert-14, present for NIH-14), "chexpert" (uncertain) or
+    "negbio" (present).
 
     Output: one `LabelRecord` per text, in order, whose labels follow the CheXpert convention
     (1 positive, 0 negative, -1 uncertain, None not mentioned). Every non-None label has at
@@ -153,7 +159,7 @@ def label(texts: Sequence[str], vocab: str = "chexpert14", ids: Sequence[str] | 
     empty, non-string or binary input gives an all-None record and a logged warning. Raises
     `DataError` for an unknown vocabulary, a bad rule file or mismatched `ids`.
     """
-    results = label_detailed(texts, vocab, ids, extra_rules)
+    results = label_detailed(texts, vocab, ids, extra_rules, convention)
     for r in results:
         for w in r.warnings:
             log.warning("report %s: %s", r.record.id, w)

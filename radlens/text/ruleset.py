@@ -13,12 +13,17 @@ format: one rule per line, tab-separated columns ``kind``, ``target``, ``pattern
 ``uncertainty``  same targets as negation. The value column holds optional flags, comma-separated:
                  ``weak``: the cue decides a mention only when no other cue covers it, and only
                  within its own clause (no comma or terminator in between) -- CheXpert's "X or
-                 Y" rule; ``alternative``: the cue names alternatives ("A versus B", "A or B"),
-                 so a benchmark can score such mentions by another convention.
+                 Y" rule; ``alternative``: the cue names alternatives ("A versus B", "A or B");
+                 ``leaning``: the cue hedges towards the finding ("probable X"). Whether flagged
+                 cues make a mention uncertain is set by ``convention`` rules.
 ``pseudo``       target ``*``; looks like a trigger but is not one ("no change").
 ``terminate``    target ``*``; ends a trigger's scope ("but", "however").
 ``section``      target = section name; the pattern is a header; value ``yes``/``no`` says
                  whether the section is labelled.
+``convention``   target = a cue flag (``alternative`` or ``leaning``); pattern ``uncertain`` (the
+                 flagged cues make mentions -1, as the CheXpert labeller does) or ``positive``
+                 (the flagged cues are ignored, as in the NegBio / ChestX-ray14 convention). The
+                 last such line wins; unset flags are ``uncertain``.
 
 Patterns are Python regular expressions, matched case-insensitively as whole words (the loader
 adds word boundaries); a space matches any run of white space, ``" ?"`` an optional one.
@@ -37,10 +42,16 @@ from radlens.errors import DataError
 from radlens.text.dispatch import Dispatch
 
 KINDS = ("mention", "exclude", "abnormal", "negation", "uncertainty", "pseudo", "terminate",
-         "section")
+         "section", "convention")
 DIRECTIONS = ("pre", "post", "both")
 PACKAGED_COMMON = ("context.tsv", "sections.tsv")
-TRIGGER_FLAGS = frozenset({"weak", "alternative"})
+TRIGGER_FLAGS = frozenset({"weak", "alternative", "leaning"})
+CONVENTION_FLAGS = ("alternative", "leaning")
+CONVENTIONS: dict[str, dict[str, str]] = {
+    "chexpert": {f: "uncertain" for f in CONVENTION_FLAGS},
+    "negbio": {f: "positive" for f in CONVENTION_FLAGS},
+}
+"""Named conventions for `load_rules(convention=...)`: how each flagged cue group is read."""
 
 
 def _flags(value: str) -> frozenset[str]:
@@ -82,6 +93,7 @@ class TriggerRule:
     pattern: str
     weak: bool = False
     alternative: bool = False
+    leaning: bool = False
 
 
 @dataclass(frozen=True)
@@ -104,6 +116,8 @@ class RuleSet:
     dispatch: Dispatch
     sections: re.Pattern[str]
     section_info: tuple[tuple[str, bool], ...]
+    conventions: tuple[tuple[str, str], ...] = ()
+    """(flag, "uncertain" | "positive") for each of CONVENTION_FLAGS, as compiled."""
 
 
 _SPACE = re.compile(r"(?<!\\) (\?)?")
@@ -140,11 +154,17 @@ def parse_rules(text: str, source: str) -> list[Rule]:
                             f"not {target!r}", source)
         if kind == "mention" and value not in ("", "0", "1", "-1"):
             raise DataError(f"line {lineno}: mention value must be 0, 1 or -1", source)
+        if kind == "convention" and (target not in CONVENTION_FLAGS
+                                     or pattern not in ("uncertain", "positive")):
+            raise DataError(f"line {lineno}: convention must be one of "
+                            f"{', '.join(CONVENTION_FLAGS)} followed by uncertain or "
+                            f"positive", source)
         if kind in ("negation", "uncertainty") and not _flags(value) <= TRIGGER_FLAGS:
             raise DataError(f"line {lineno}: {kind} flags must be among "
                             f"{', '.join(sorted(TRIGGER_FLAGS))}, not {value!r}", source)
         try:
-            re.compile(_word_regex(pattern))
+            if kind != "convention":
+                re.compile(_word_regex(pattern))
         except re.error as exc:
             raise DataError(f"line {lineno}: bad regular expression {pattern!r}: {exc}",
                             source) from None
@@ -184,8 +204,14 @@ def _label_for(target: str, vocabulary: str, rule: Rule) -> str | None:
         return None
 
 
-def compile_rules(rules: list[Rule], vocabulary: str) -> RuleSet:
-    """Compile parsed rules for `vocabulary` ("chexpert14" or "nih14")."""
+def compile_rules(rules: list[Rule], vocabulary: str,
+                  convention: str | None = None) -> RuleSet:
+    """Compile parsed rules for `vocabulary` ("chexpert14" or "nih14").
+
+    `convention` ("chexpert" or "negbio", see CONVENTIONS) overrides the ``convention`` lines of
+    the rules; cues whose flag is read as ``positive`` are left out of the compiled set.
+    """
+    conv = {f: "uncertain" for f in CONVENTION_FLAGS}
     voc = _vocab.get(vocabulary)
     flags = re.IGNORECASE
     mentions: list[MentionRule] = []
@@ -209,13 +235,23 @@ def compile_rules(rules: list[Rule], vocabulary: str) -> RuleSet:
                                         r.name, r.pattern))
         elif r.kind == "section":
             sects.append(r)
+        elif r.kind == "convention":
+            conv[r.target] = r.pattern
         else:
             trig.append(r)
+    if convention is not None:
+        if convention not in CONVENTIONS:
+            raise DataError(f"unknown labelling convention {convention!r}; choose "
+                            f"{' or '.join(CONVENTIONS)}")
+        conv.update(CONVENTIONS[convention])
+    ignored = {f for f, v in conv.items() if v == "positive"}
+    trig = [r for r in trig if not (_flags(r.value) & ignored)]
     sect_alts = "|".join(f"(?P<s{i}>{_spaces(r.pattern)})" for i, r in enumerate(sects))
     sect_rx = (rf"(?:^|(?<=[\n.;]))[ \t]*(?:{sect_alts})[ \t]*(?::|[ \t]*\n)") if sects else "(?!)"
     triggers = tuple(TriggerRule(r.kind, r.target, re.compile(_word_regex(r.pattern), flags),
                                  r.name, r.pattern, "weak" in _flags(r.value),
-                                 "alternative" in _flags(r.value)) for r in trig)
+                                 "alternative" in _flags(r.value),
+                                 "leaning" in _flags(r.value)) for r in trig)
     dispatch = Dispatch()
     for m in mentions:
         dispatch.add(("mention", m), m.regex.pattern)
@@ -236,14 +272,18 @@ def compile_rules(rules: list[Rule], vocabulary: str) -> RuleSet:
         dispatch=dispatch,
         sections=re.compile(sect_rx, flags | re.MULTILINE),
         section_info=tuple((r.target.lower(), r.value.lower() != "no") for r in sects),
+        conventions=tuple((f, conv[f]) for f in CONVENTION_FLAGS),
     )
 
 
 @cache
-def load_rules(vocabulary: str = "chexpert14", extra: str | None = None) -> RuleSet:
+def load_rules(vocabulary: str = "chexpert14", extra: str | None = None,
+               convention: str | None = None) -> RuleSet:
     """The packaged rules for `vocabulary`, plus the rules in file `extra` when given.
 
-    Cached per (vocabulary, extra path). `DataError` (naming the file) for a bad rule file.
+    `convention`: None (the rule files' own ``convention`` lines: CheXpert-14 reads "A versus
+    B" and "probable X" as uncertain, NIH-14 as positive), "chexpert" or "negbio".
+    Cached per arguments. `DataError` (naming the file) for a bad rule file or convention.
     """
     name = _vocab.get(vocabulary).name
     rules: list[Rule] = []
@@ -251,4 +291,4 @@ def load_rules(vocabulary: str = "chexpert14", extra: str | None = None) -> Rule
         rules.extend(_packaged(f))
     if extra is not None:
         rules.extend(_read_extra(extra))
-    return compile_rules(rules, name)
+    return compile_rules(rules, name, convention)

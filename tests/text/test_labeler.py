@@ -137,8 +137,12 @@ def test_chexpert_labeller_samples(shared_data: Path) -> None:
 
 def test_trigger_flags(tmp_path: Path) -> None:
     from radlens.text.ruleset import load_rules
-    alt = {t.pattern for t in load_rules("nih14").triggers if t.alternative}
+    alt = {t.pattern for t in load_rules("chexpert14").triggers if t.alternative}
     assert "versus" in alt and "or" not in alt  # "or" ships disabled (see context.tsv)
+    # NIH-14 follows the NegBio convention: the flagged cues are left out of its rules
+    nih = load_rules("nih14")
+    assert not any(t.alternative or t.leaning for t in nih.triggers)
+    assert dict(nih.conventions) == {"alternative": "positive", "leaning": "positive"}
     rules = tmp_path / "flags.tsv"
     rules.write_text("uncertainty\tpre\tmaybe\tstrong\n", encoding="utf-8")
     with pytest.raises(DataError, match="flags"):
@@ -149,3 +153,32 @@ def test_duplicate_texts_keep_their_ids() -> None:
     recs = label(["Cardiomegaly.", "No effusion.", "Cardiomegaly."], ids=["a", "b", "c"])
     assert [r.id for r in recs] == ["a", "b", "c"]
     assert recs[0].labels == recs[2].labels and recs[0].evidence == recs[2].evidence
+
+
+@pytest.mark.parametrize("text,label_,chexpert,negbio", [
+    ("Left basilar atelectasis versus scarring.", "Atelectasis", -1, 1),
+    ("Probable small left pleural effusion.", "Pleural Effusion", -1, 1),
+    ("Opacity may represent atelectasis versus pneumonia.", "Atelectasis", -1, -1),
+    ("No effusion versus thickening.", "Pleural Effusion", 0, 0),
+])
+def test_conventions(text: str, label_: str, chexpert: int, negbio: int) -> None:
+    """'A versus B' and 'probable X': uncertain under CheXpert, present under NegBio, and other
+    cues in the sentence still decide ("may represent", "no")."""
+    assert label([text], convention="chexpert")[0].as_dict()[label_] == chexpert
+    assert label([text], convention="negbio")[0].as_dict()[label_] == negbio
+    nih = "Effusion" if label_ == "Pleural Effusion" else label_
+    assert label([text], vocab="nih14")[0].as_dict()[nih] == negbio  # NIH-14 default
+    assert label([text])[0].as_dict()[label_] == chexpert  # CheXpert-14 default
+
+
+def test_convention_errors(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="convention"):
+        label(["x"], convention="strict")
+    bad = tmp_path / "conv.tsv"
+    bad.write_text("convention\tweak\tpositive\n", encoding="utf-8")
+    with pytest.raises(DataError, match="line 1: convention"):
+        label(["x"], extra_rules=bad)
+    user = tmp_path / "user.tsv"  # a user's rule file can switch the convention
+    user.write_text("convention\talternative\tpositive\n", encoding="utf-8")
+    rec = label(["Atelectasis versus scarring."], extra_rules=user)[0]
+    assert rec.as_dict()["Atelectasis"] == 1
