@@ -47,7 +47,8 @@ def check(interp: Interpretation, report: Report | None = None) -> list[Mismatch
     """Mismatches between `report` (default: ``interp.report``) and `interp`'s calls.
 
     Labels in neither CheXpert-14 nor NIH-14 cannot be checked and are skipped; a label in
-    both is checked with CheXpert-14. Returns [] when the report is faithful.
+    both is checked with CheXpert-14. The text is read under the CheXpert convention ("A versus
+    B", "probable X" uncertain) for both vocabularies. Returns [] when the report is faithful.
     """
     from radlens.text.labeler import label
 
@@ -63,7 +64,8 @@ def check(interp: Interpretation, report: Report | None = None) -> list[Mismatch
         if vocab is None:
             continue
         if vocab not in records:
-            records[vocab] = label([text], vocab=vocab)[0]
+            # the CheXpert convention for both: radlens's own hedges must read as uncertain
+            records[vocab] = label([text], vocab=vocab, convention="chexpert")[0]
         got = records[vocab].value(lab)
         if got != want:
             out.append(Mismatch(lab, vocab, want, got))
