@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from radlens.errors import ModelError
 from radlens.models.registry import weights_dir
@@ -59,3 +60,18 @@ def test_zeroshot_and_search_on_sample_images(shared_data: Path, tmp_path: Path)
     query = vlm.embed_pixels([load_image(paths[0]).pixels])[0]
     hit = index.search(query, k=1)[0]
     assert Path(hit.source) == paths[0] and hit.score > 0.999
+
+
+def test_bf16_text_encoding_matches_float32() -> None:
+    """The bf16-autocast text path (used where the CPU has native bf16) keeps the embeddings:
+    cosine >= 0.999 against float32 on report-style sentences, and unit length."""
+    from radlens.vlm.text import encode_frozen
+
+    texts = ["Right lower lobe consolidation.", "No pleural effusion or pneumothorax.",
+             "Heart size is normal.", "Possible small left pleural effusion.",
+             "Patchy opacity in the left lower zone, consistent with pneumonia."]
+    ref = encode_frozen(texts, bf16=False)
+    fast = encode_frozen(texts, bf16=True)
+    assert fast.shape == ref.shape == (5, 384)
+    assert float((ref * fast).sum(1).min()) >= 0.999
+    assert torch.allclose(fast.norm(dim=1), torch.ones(5), atol=1e-5)
