@@ -92,5 +92,6 @@ def _write_json(interp: Interpretation, report: Report, path: Path) -> Path:
     data = {"format": "radlens-report/1", "text": report_text(report),
             "structured": [e.as_dict() for e in structured_report(interp)],
             "interpretation": to_dict(interp)}
-    path.write_text(json.dumps(data, indent=1), encoding="utf-8")
+    # compact separators: the C encoder (indent forces the pure-Python one, 4x slower here)
+    path.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
     return path
