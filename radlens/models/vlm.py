@@ -95,6 +95,30 @@ class DualEncoder(nn.Module):
         return self.logit_scale.exp().clamp(max=MAX_LOGIT_SCALE)
 
 
+def gather_batch(img: torch.Tensor, txt: torch.Tensor, groups: torch.Tensor | None
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Every process's (N, D) `img` / `txt` embeddings and (N,) `groups`, concatenated in rank
+    order (rows rank 0 first), so the contrastive loss sees the whole global batch as
+    negatives. Embeddings keep their gradient (torch.distributed.nn all_gather: the backward
+    sums each rank's gradient onto its own rows, and DDP's averaging then gives the gradient of
+    the global-batch loss). Needs an initialised process group and equal N on every rank;
+    returns the inputs unchanged when there is no process group.
+    """
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return img, txt, groups
+    from torch.distributed.nn.functional import all_gather
+
+    img_all = torch.cat(all_gather(img), 0)
+    txt_all = torch.cat(all_gather(txt), 0)
+    if groups is None:
+        return img_all, txt_all, None
+    parts = [torch.empty_like(groups) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, groups.contiguous())
+    return img_all, txt_all, torch.cat(parts, 0)
+
+
 def contrastive_loss(img: torch.Tensor, txt: torch.Tensor, scale: torch.Tensor,
                      groups: torch.Tensor | None = None) -> torch.Tensor:
     """Symmetric InfoNCE between matched rows of `img` and `txt` (both (N, D), normalised).

@@ -5,8 +5,9 @@ Run folder (`VLMConfig.out`): ``cache-*.npz`` (decoded images at the cache size)
 schedule and state after every epoch), ``best.pt`` (lowest validation loss), ``log.jsonl``, then
 ``model.safetensors`` + ``model.json``. Starting again with the same folder resumes. The text
 tower is frozen, so each distinct text is embedded once; images are cached small (``detail``
-or ``size`` px) and augmented on the fly. Under DDP each process computes the loss over its own
-share of the batch (no cross-process gather of negatives).
+or ``size`` px) and augmented on the fly. Under DDP each process embeds its share of the batch
+and the embeddings are all-gathered (with gradients), so the loss sees the whole global batch
+as negatives, as a single process with the same batch size would.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from radlens.data.splits import split_by_patient
 from radlens.data.transforms import augment_batch
 from radlens.errors import DataError
 from radlens.models.classifier import set_threads
-from radlens.models.vlm import DualEncoder, contrastive_loss
+from radlens.models.vlm import DualEncoder, contrastive_loss, gather_batch
 from radlens.train.checkpoint import load_checkpoint, log_epoch, save_checkpoint, share_state
 from radlens.vlm.pairs import Pair, as_dataset, load_pairs
 
@@ -229,6 +230,8 @@ def train(cfg: VLMConfig, progress: bool = True) -> Path:
             x = tr.images_at(idx, cfg.size, aug if cfg.augment else None)
             img, txt = net(x, feats[tr.text_ids(idx, rng)])
             groups = torch.from_numpy(tr.groups[idx]) if cfg.label_aware else None
+            if world > 1:
+                img, txt, groups = gather_batch(img, txt, groups)
             loss = contrastive_loss(img, txt, model.scale(), groups)
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 
@@ -57,3 +59,54 @@ def test_dual_encoder_shapes_and_gradients() -> None:
     assert all(p.grad is not None for p in model.image._blocks[5].parameters())
     assert model.logit_scale.grad is not None
     assert model.text_proj[0].weight.grad is not None
+
+
+def _gather_worker(rank: int, world: int, port: int, out: str) -> None:
+    import os
+
+    import torch.distributed as dist
+
+    from radlens.models.vlm import gather_batch
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    g = torch.Generator().manual_seed(0)
+    img_all, txt_all = torch.randn(8, 4, generator=g), torch.randn(8, 4, generator=g)
+    groups_all = torch.tensor([0, 1, 0, 2, 1, 1, 3, 0])
+    rows = slice(rank * 4, rank * 4 + 4)
+    img = img_all[rows].clone().requires_grad_(True)
+    txt = txt_all[rows].clone().requires_grad_(True)
+    gi, gt, gg = gather_batch(_unit(img), _unit(txt), groups_all[rows])
+    loss = contrastive_loss(gi, gt, torch.tensor(5.0), gg)
+    loss.backward()
+    assert img.grad is not None and txt.grad is not None
+    torch.save({"loss": loss.detach(), "groups": gg, "gi": img.grad / world,
+                "gt": txt.grad / world}, f"{out}/rank{rank}.pt")
+    dist.destroy_process_group()
+
+
+def test_gathered_loss_equals_single_process_global_batch(tmp_path: Path) -> None:
+    """Two gloo processes with 4 rows each: the gathered loss and the (DDP-averaged) gradients
+    equal one process computing the loss over all 8 rows."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_gather_worker, args=(2, port, str(tmp_path)), nprocs=2, join=True)
+    g = torch.Generator().manual_seed(0)
+    img = torch.randn(8, 4, generator=g).requires_grad_(True)
+    txt = torch.randn(8, 4, generator=g).requires_grad_(True)
+    groups = torch.tensor([0, 1, 0, 2, 1, 1, 3, 0])
+    loss = contrastive_loss(_unit(img), _unit(txt), torch.tensor(5.0), groups)
+    loss.backward()
+    assert img.grad is not None and txt.grad is not None
+    for rank in (0, 1):
+        got = torch.load(tmp_path / f"rank{rank}.pt")
+        rows = slice(rank * 4, rank * 4 + 4)
+        assert torch.allclose(got["loss"], loss.detach(), atol=1e-6)
+        assert torch.equal(got["groups"], groups)
+        assert torch.allclose(got["gi"], img.grad[rows], atol=1e-6)
+        assert torch.allclose(got["gt"], txt.grad[rows], atol=1e-6)
