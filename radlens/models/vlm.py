@@ -11,6 +11,7 @@ from its own package (see the model card's ``text_tower`` entry).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -95,23 +96,42 @@ class DualEncoder(nn.Module):
         return self.logit_scale.exp().clamp(max=MAX_LOGIT_SCALE)
 
 
+class _GatherRows(torch.autograd.Function):
+    """All-gather along dim 0 (equal rows per rank); the backward sums the incoming gradient
+    over ranks and returns this rank's rows (plain gloo collectives: all_gather, all_reduce)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        import torch.distributed as dist
+
+        ctx.rank, ctx.rows = dist.get_rank(), x.shape[0]
+        parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+        dist.all_gather(parts, x.contiguous())
+        return torch.cat(parts, 0)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        import torch.distributed as dist
+
+        total = grad.contiguous().clone()
+        dist.all_reduce(total)
+        return total[ctx.rank * ctx.rows:(ctx.rank + 1) * ctx.rows]
+
+
 def gather_batch(img: torch.Tensor, txt: torch.Tensor, groups: torch.Tensor | None
                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Every process's (N, D) `img` / `txt` embeddings and (N,) `groups`, concatenated in rank
-    order (rows rank 0 first), so the contrastive loss sees the whole global batch as
-    negatives. Embeddings keep their gradient (torch.distributed.nn all_gather: the backward
-    sums each rank's gradient onto its own rows, and DDP's averaging then gives the gradient of
-    the global-batch loss). Needs an initialised process group and equal N on every rank;
-    returns the inputs unchanged when there is no process group.
+    order (rows of rank 0 first), so the contrastive loss sees the whole global batch as
+    negatives. Embeddings keep their gradient: the backward sums every rank's gradient onto
+    its own rows, and DDP's averaging then gives the gradient of the global-batch loss. Needs
+    an initialised process group and equal N on every rank; returns the inputs unchanged when
+    there is no process group.
     """
     import torch.distributed as dist
 
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return img, txt, groups
-    from torch.distributed.nn.functional import all_gather
-
-    img_all = torch.cat(all_gather(img), 0)
-    txt_all = torch.cat(all_gather(txt), 0)
+    img_all, txt_all = _GatherRows.apply(img), _GatherRows.apply(txt)
     if groups is None:
         return img_all, txt_all, None
     parts = [torch.empty_like(groups) for _ in range(dist.get_world_size())]
