@@ -70,11 +70,55 @@ def _time(fn: Callable[[], object], repeats: int) -> tuple[float, float, float]:
     return cold, statistics.median(runs), runs[int(0.9 * (len(runs) - 1))]
 
 
+def _sr_phases(interp: Interpretation, repeats: int) -> None:
+    """Median ms per call of the three parts of `write_sr`: highdicom's measurement groups, its
+    Comprehensive3DSR constructor, and pydicom's file writer (timed by wrapping them)."""
+    import highdicom as hd
+    import pydicom.dataset
+
+    from radlens.report.export import dicom_sr
+    from radlens.report.export.patient import patient_for
+    from radlens.report.writer import write_report
+
+    spent: dict[str, list[float]] = {}
+
+    def timed(name: str, fn: Callable[..., object]) -> Callable[..., object]:
+        def wrapper(*a: object, **k: object) -> object:
+            t0 = time.perf_counter()
+            out = fn(*a, **k)
+            spent.setdefault(name, []).append((time.perf_counter() - t0) * 1000)
+            return out
+        return wrapper
+
+    report, patient = write_report(interp), patient_for(interp.image)
+    path = Path(tempfile.mkdtemp(prefix="radlens-sr-")) / "x.sr.dcm"
+    orig = (dicom_sr._group, hd.sr.Comprehensive3DSR.__init__, pydicom.dataset.Dataset.save_as)
+    dicom_sr._group = timed("measurement groups (highdicom)", orig[0])  # type: ignore[assignment]
+    hd.sr.Comprehensive3DSR.__init__ = timed("Comprehensive3DSR()", orig[1])  # type: ignore
+    pydicom.dataset.Dataset.save_as = timed("save_as (pydicom)", orig[2])  # type: ignore
+    try:
+        total = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            dicom_sr.write_sr(interp, report, patient, path)
+            total.append((time.perf_counter() - t0) * 1000)
+    finally:
+        dicom_sr._group = orig[0]  # type: ignore[assignment]
+        hd.sr.Comprehensive3DSR.__init__ = orig[1]  # type: ignore[method-assign]
+        pydicom.dataset.Dataset.save_as = orig[2]  # type: ignore[method-assign]
+    print(f"\nwrite_sr median {statistics.median(total[1:]):.1f} ms; its parts per SR:")
+    for name, ms in spent.items():
+        per_sr = sum(ms[len(ms) // repeats:]) / (repeats - 1)
+        print(f"  {name:<32} {per_sr:6.1f} ms")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=50)
     ap.add_argument("--bundled", action="store_true",
                     help="time the bundled models' real Interpretation of the sample radiograph")
+    ap.add_argument("--sr-phases", action="store_true",
+                    help="also split the DICOM SR time into highdicom and pydicom parts")
     args = ap.parse_args()
     if args.bundled:
         from pydicom.data import get_testdata_file
@@ -101,6 +145,8 @@ def main() -> None:
     for name, fn in steps.items():
         cold, med, p90 = _time(fn, args.repeats)
         print(f"{name:<22} {cold:8.1f} {med:8.1f} {p90:8.1f}")
+    if args.sr_phases:
+        _sr_phases(interp, args.repeats)
 
 
 if __name__ == "__main__":
