@@ -36,6 +36,9 @@ def register(sub: Any) -> None:
     run.add_argument("--threads-per-worker", type=int, default=1, metavar="N",
                      help="math threads per worker (default 1)")
     run.add_argument("--retry-failed", action="store_true", help="redo items recorded as failed")
+    run.add_argument("--item-timeout", type=float, default=600.0, metavar="SECONDS",
+                     help="give up on an item after this long in a worker and record it as "
+                          "failed (default 600; 0 = no limit)")
     run.add_argument("--all-files", action="store_true",
                      help="folder input: read every file, not only image file names")
     run.add_argument("--shard-index", type=int, default=0, metavar="I",
@@ -83,7 +86,8 @@ def run_command(args: argparse.Namespace) -> int:
         summary = run_batch(items, store, workers=args.workers, model=args.model,
                             explain=not args.no_explain, retry_failed=args.retry_failed,
                             threads_per_worker=args.threads_per_worker,
-                            progress=not args.no_progress)
+                            progress=not args.no_progress,
+                            item_timeout=args.item_timeout or None)
         counts = store.counts()
     result = {"input": str(args.input), "store": str(args.store),
               "shard": [args.shard_index, args.shard_count], "items": summary.total,

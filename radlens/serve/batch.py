@@ -206,14 +206,18 @@ def _save(store: ResultStore, outcome: _Outcome) -> bool:
 def run_batch(items: Sequence[BatchItem], store: ResultStore, *, workers: int = 1,
               model: str | None = None, explain: bool = True, retry_failed: bool = False,
               threads_per_worker: int = 1, progress: bool = True,
-              task: Callable[[str, str, str | None, bool], _Outcome] | None = None
-              ) -> BatchSummary:
+              task: Callable[[str, str, str | None, bool], _Outcome] | None = None,
+              item_timeout: float | None = None) -> BatchSummary:
     """Interpret the `items` that `store` does not hold yet, writing each result as it comes.
 
     `workers`: worker processes (0 runs everything in this process, for debugging).
     `retry_failed`: also redo items recorded as failed. `threads_per_worker`: math threads of
     each worker. `progress`: show a tqdm bar (rate, ETA) on stderr. `task`: the per-item
-    function (default `interpret_item`; tests swap it). Returns a `BatchSummary`.
+    function (default `interpret_item`; tests swap it). `item_timeout`: seconds one item may
+    run in a worker (None: no limit; needs workers >= 1): on expiry the workers are restarted,
+    the items in flight are retried one at a time, and an item that runs out of time alone is
+    recorded as failed ("TimedOut") -- a hung decoder cannot stall the batch. Returns a
+    `BatchSummary`.
     Raises `DataError` when the store was made with another model.
     """
     from tqdm import tqdm
@@ -240,7 +244,8 @@ def run_batch(items: Sequence[BatchItem], store: ResultStore, *, workers: int = 
                 it = pending.popleft()
                 record(fn(it.key, it.path, model, explain))
         else:
-            _run_pool(pending, record, fn, workers, model, explain, threads_per_worker)
+            _run_pool(pending, record, fn, workers, model, explain, threads_per_worker,
+                      item_timeout)
     finally:
         bar.close()
     return BatchSummary(counts["done"], counts["failed"], skipped, len(items),
@@ -255,31 +260,65 @@ def _new_pool(workers: int, threads: int) -> ProcessPoolExecutor:
                                initializer=_init_worker, initargs=(os.getpid(), threads))
 
 
+def _kill_pool(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool whose workers may be hung: kill its processes, then shut it down."""
+    for proc in list(getattr(pool, "_processes", {}).values()):  # no public API for this
+        if proc.is_alive():
+            proc.kill()
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
 def _run_pool(pending: deque[BatchItem], record: _Record,
               fn: Callable[[str, str, str | None, bool], _Outcome], workers: int,
-              model: str | None, explain: bool, threads: int) -> None:
+              model: str | None, explain: bool, threads: int,
+              item_timeout: float | None = None) -> None:
     suspects: deque[BatchItem] = deque()  # in flight when a worker died: retried one by one
     pool = _new_pool(workers, threads)
     in_flight: dict[Future[_Outcome], BatchItem] = {}
+    started: dict[Future[_Outcome], float] = {}  # when each future was first seen running
     try:
+        solo = False  # True while a suspect runs alone, so the outcome is its own
         while pending or suspects or in_flight:
-            limit = 1 if suspects else 2 * workers
-            source = suspects if suspects else pending
-            while source and len(in_flight) < limit:
-                it = source.popleft()
-                in_flight[pool.submit(fn, it.key, it.path, model, explain)] = it
-            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            if not (solo and in_flight):
+                solo = bool(suspects)
+                source = suspects if solo else pending
+                while source and len(in_flight) < (1 if solo else 2 * workers):
+                    it = source.popleft()
+                    in_flight[pool.submit(fn, it.key, it.path, model, explain)] = it
+            done, _ = wait(in_flight, return_when=FIRST_COMPLETED,
+                           timeout=None if item_timeout is None else min(1.0, item_timeout))
             broken: list[BatchItem] = []
             for fut in done:
                 it = in_flight.pop(fut)
+                started.pop(fut, None)
                 try:
                     record(fut.result())
                 except BrokenProcessPool:
                     broken.append(it)
+            late = _overdue(in_flight, started, item_timeout)
+            if late is not None:
+                # A worker is stuck: restart the pool. Alone in flight, the item is the
+                # culprit; otherwise every item in flight is retried one at a time.
+                alone = solo and len(in_flight) == 1 and not broken
+                items = list(in_flight.values())
+                in_flight.clear()
+                started.clear()
+                _kill_pool(pool)
+                pool = _new_pool(workers, threads)
+                if alone:
+                    it = items[0]
+                    record((it.key, it.path, "failed", f"{it.path}: reading this file took "
+                            f"longer than {item_timeout:g} s; stopped", "TimedOut", late))
+                else:
+                    log.warning("an item ran past %g s; retrying %d items one at a time",
+                                item_timeout, len(items) + len(broken))
+                    suspects.extend(broken + items)
+                continue
             if broken:
-                alone = len(broken) == 1 and not in_flight and limit == 1
+                alone = solo and len(broken) == 1 and not in_flight
                 broken += list(in_flight.values())
                 in_flight.clear()
+                started.clear()
                 pool.shutdown(wait=True, cancel_futures=True)
                 pool = _new_pool(workers, threads)
                 if alone:
@@ -294,3 +333,19 @@ def _run_pool(pending: deque[BatchItem], record: _Record,
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
 
+
+def _overdue(in_flight: dict[Future[_Outcome], BatchItem], started: dict[Future[_Outcome], float],
+             item_timeout: float | None) -> float | None:
+    """Seconds the longest-running future has run, when past `item_timeout`; else None.
+
+    A future counts from when it is first seen running (handed to a worker's queue), so with
+    several workers the figure may include a short wait behind another item; only an item
+    that overruns alone is ever blamed."""
+    if item_timeout is None:
+        return None
+    now = time.perf_counter()
+    worst = 0.0
+    for fut in in_flight:
+        if fut.running():
+            worst = max(worst, now - started.setdefault(fut, now))
+    return worst if worst > item_timeout else None

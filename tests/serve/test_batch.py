@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import sqlite3
+import time
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ from radlens.serve.batch import BatchItem, list_items, run_batch, select_shard, 
 from radlens.serve.export import export
 from radlens.serve.store import ResultStore
 from tests.serve.conftest import write_png
-from tests.serve.tasks import crash_on_marked
+from tests.serve.tasks import crash_on_marked, hang_on_marked
 
 
 def test_folder_listing_is_recursive_sorted_and_skips_hidden(image_folder: Path) -> None:
@@ -108,6 +109,20 @@ def test_worker_crash_blames_only_the_culprit(tmp_path: Path) -> None:
         assert (summary.done, summary.failed) == (6, 1)
         bad = next(store.items("failed"))
         assert bad.key == "crash" and bad.error_type == "WorkerDied"
+
+
+def test_hung_item_times_out_and_only_it_fails(tmp_path: Path) -> None:
+    items = [BatchItem(f"ok{i}", f"/x/{i}") for i in range(3)] + [BatchItem("hang", "/x/h")] + \
+        [BatchItem(f"ok{i}", f"/x/{i}") for i in range(3, 6)]
+    t0 = time.perf_counter()
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        summary = run_batch(items, store, workers=2, progress=False, task=hang_on_marked,
+                            item_timeout=3.0)
+        assert (summary.done, summary.failed) == (6, 1)
+        bad = next(store.items("failed"))
+        assert bad.key == "hang" and bad.error_type == "TimedOut"
+        assert "/x/h" in bad.error and "3 s" in bad.error
+    assert time.perf_counter() - t0 < 120
 
 
 def test_export_csv_and_jsonl(image_folder: Path, tmp_path: Path) -> None:
