@@ -296,40 +296,30 @@ def _run_pool(pending: deque[BatchItem], record: _Record,
                 except BrokenProcessPool:
                     broken.append(it)
             late = _overdue(in_flight, started, item_timeout)
-            if late is not None:
-                # A worker is stuck: restart the pool. Alone in flight, the item is the
-                # culprit; otherwise every item in flight is retried one at a time.
-                alone = solo and len(in_flight) == 1 and not broken
-                items = list(in_flight.values())
-                in_flight.clear()
-                started.clear()
-                _kill_pool(pool)
-                pool = _new_pool(workers, threads)
-                if alone:
-                    it = items[0]
+            if late is None and not broken:
+                continue
+            # A worker hung (late) or died (broken): restart the pool. When the items lost
+            # are a single suspect that ran alone, it is the culprit; otherwise every item
+            # that was in flight is retried one at a time.
+            lost = broken + list(in_flight.values())
+            in_flight.clear()
+            started.clear()
+            _kill_pool(pool)
+            pool = _new_pool(workers, threads)
+            if solo and len(lost) == 1:
+                it = lost[0]
+                if late is not None:
                     record((it.key, it.path, "failed", f"{it.path}: reading this file took "
                             f"longer than {item_timeout:g} s; stopped", "TimedOut", late))
                 else:
-                    log.warning("an item ran past %g s; retrying %d items one at a time",
-                                item_timeout, len(items) + len(broken))
-                    suspects.extend(broken + items)
-                continue
-            if broken:
-                alone = solo and len(broken) == 1 and not in_flight
-                broken += list(in_flight.values())
-                in_flight.clear()
-                started.clear()
-                pool.shutdown(wait=True, cancel_futures=True)
-                pool = _new_pool(workers, threads)
-                if alone:
-                    it = broken[0]
                     record((it.key, it.path, "failed", f"{it.path}: the worker process died "
                             "while reading this file (crash or out of memory)",
                             "WorkerDied", 0.0))
-                else:
-                    log.warning("a worker process died; retrying %d items one at a time",
-                                len(broken))
-                    suspects.extend(broken)
+            else:
+                why = "an item ran past the time limit" if late is not None else \
+                    "a worker process died"
+                log.warning("%s; retrying %d items one at a time", why, len(lost))
+                suspects.extend(lost)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
 
