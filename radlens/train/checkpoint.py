@@ -8,6 +8,7 @@ the new one, never a torn file.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import torch
 
 LAST = "last.pt"
+log = logging.getLogger(__name__)
 
 
 def save_checkpoint(out: Path, model: torch.nn.Module, opt: torch.optim.Optimizer,
@@ -61,3 +63,27 @@ def share_state(state: dict[str, Any], world: int) -> dict[str, Any]:
     dist.broadcast_object_list(box, src=0)
     shared: dict[str, Any] = box[0]
     return shared
+
+
+def out_of_time(seconds: float, epochs_done: int, max_minutes: float) -> bool:
+    """True (and logs why) when another epoch of the average length so far would take the run
+    past `max_minutes`; never before the first epoch or without a budget (`max_minutes` 0).
+    `seconds`: training time spent so far over `epochs_done` epochs."""
+    if not max_minutes or not epochs_done:
+        return False
+    if seconds + seconds / epochs_done > max_minutes * 60:
+        log.warning("stopping: the next epoch would exceed %.0f minutes", max_minutes)
+        return True
+    return False
+
+
+def epoch_shard(n: int, take: int, rank: int, world: int, seed: int, epoch: int
+                ) -> tuple[Any, torch.Generator]:
+    """This rank's sample indices for `epoch` and its augmentation generator.
+
+    The first `take` indices of a seeded permutation of range(`n`) (the same on every rank),
+    dealt round-robin to the `world` ranks; the generator is seeded per epoch and rank."""
+    gen = torch.Generator().manual_seed(seed * 1000 + epoch)
+    order = torch.randperm(n, generator=gen).numpy()[:take]
+    aug = torch.Generator().manual_seed(seed * 1000 + epoch * 17 + rank + 1)
+    return order[rank::world], aug

@@ -30,7 +30,14 @@ from radlens.data.transforms import augment_batch
 from radlens.errors import DataError
 from radlens.metrics.classification import auroc
 from radlens.models.classifier import FindingClassifier, pick_device, set_threads
-from radlens.train.checkpoint import load_checkpoint, log_epoch, save_checkpoint, share_state
+from radlens.train.checkpoint import (
+    epoch_shard,
+    load_checkpoint,
+    log_epoch,
+    out_of_time,
+    save_checkpoint,
+    share_state,
+)
 from radlens.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -160,17 +167,11 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     (out / "config.json").write_text(json.dumps(cfg.as_dict(), indent=2))
     while state["epoch"] < cfg.epochs and state["stale"] < cfg.patience:
         epoch = state["epoch"]
-        if cfg.max_minutes and state["history"]:
-            per_epoch = state["seconds"] / len(state["history"])
-            if state["seconds"] + per_epoch > cfg.max_minutes * 60:
-                log.warning("stopping: the next epoch would exceed %.0f minutes", cfg.max_minutes)
-                break
+        if out_of_time(state["seconds"], len(state["history"]), cfg.max_minutes):
+            break
         t0 = time.time()
         net.train()
-        gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
-        order = torch.randperm(len(tr), generator=gen).numpy()[: steps * per_rank * world]
-        mine = order[rank::world]
-        aug = torch.Generator().manual_seed(cfg.seed * 1000 + epoch * 17 + rank + 1)
+        mine, aug = epoch_shard(len(tr), steps * per_rank * world, rank, world, cfg.seed, epoch)
         total = 0.0
         bar = range(steps)
         if show:

@@ -32,7 +32,7 @@ from radlens.errors import ModelError
 from radlens.grounding.data import build_cache, load_mask_set, split
 from radlens.models.classifier import pick_device, set_threads
 from radlens.models.segmenter import CHANNELS, CONVENTIONS, LungUNet
-from radlens.train.checkpoint import load_checkpoint, save_checkpoint
+from radlens.train.checkpoint import load_checkpoint, out_of_time, save_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -137,11 +137,8 @@ def train_segmenter(cfg: SegmenterConfig, progress: bool = True) -> Path:
         log.info("resuming %s after epoch %d", out, state["epoch"])
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
     while state["epoch"] < plan["epochs"]:
-        if cfg.max_minutes and state["epoch"]:
-            per = state["seconds"] / state["epoch"]
-            if state["seconds"] + per > cfg.max_minutes * 60:
-                log.warning("stopping: the next epoch would exceed %.0f minutes", cfg.max_minutes)
-                break
+        if out_of_time(state["seconds"], state["epoch"], cfg.max_minutes):
+            break
         t0 = time.time()
         model.train()
         epoch = state["epoch"]

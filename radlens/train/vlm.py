@@ -33,7 +33,14 @@ from radlens.data.transforms import augment_batch
 from radlens.errors import DataError
 from radlens.models.classifier import set_threads
 from radlens.models.vlm import DualEncoder, contrastive_loss, gather_batch
-from radlens.train.checkpoint import load_checkpoint, log_epoch, save_checkpoint, share_state
+from radlens.train.checkpoint import (
+    epoch_shard,
+    load_checkpoint,
+    log_epoch,
+    out_of_time,
+    save_checkpoint,
+    share_state,
+)
 from radlens.vlm.pairs import Pair, as_dataset, load_pairs
 
 log = logging.getLogger(__name__)
@@ -208,16 +215,11 @@ def train(cfg: VLMConfig, progress: bool = True) -> Path:
     (out / "config.json").write_text(json.dumps(cfg.as_dict(), indent=2))
     while state["epoch"] < cfg.epochs:
         epoch = state["epoch"]
-        if cfg.max_minutes and state["history"]:
-            if state["seconds"] * (1 + 1 / len(state["history"])) > cfg.max_minutes * 60:
-                log.warning("stopping: the next epoch would exceed %.0f minutes", cfg.max_minutes)
-                break
+        if out_of_time(state["seconds"], len(state["history"]), cfg.max_minutes):
+            break
         t0 = time.time()
         net.train()
-        gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
-        order = torch.randperm(len(tr), generator=gen).numpy()[: steps * per_rank * world]
-        mine = order[rank::world]
-        aug = torch.Generator().manual_seed(cfg.seed * 1000 + epoch * 17 + rank + 1)
+        mine, aug = epoch_shard(len(tr), steps * per_rank * world, rank, world, cfg.seed, epoch)
         rng = np.random.default_rng(cfg.seed * 1000 + epoch * 31 + rank)
         total_loss = 0.0
         bar: Any = range(steps)
