@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -51,8 +55,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Train, then export (rank 0); prints where the model card is."""
-    import os
-
     from radlens.train.config import TrainConfig
     from radlens.train.export import export_run
     from radlens.train.loop import train
@@ -64,6 +66,19 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
         val_fraction=args.val_fraction, seed=args.seed, max_minutes=args.max_minutes,
         threads=args.threads, augment=not args.no_augment, name=args.name)
+    return train_and_report(
+        cfg, train, export_run, args.json, "val_auroc",
+        lambda card: {n: m["auroc"]["value"] for n, m in card["validation"]["metrics"].items()},
+        "  {name}: validation AUROC {value:.4f}")
+
+
+def train_and_report(cfg: Any, train: Callable[..., Any], export_run: Callable[[Any], Path],
+                     as_json: bool, key: str, figures: Callable[[dict[str, Any]], dict[str, float]],
+                     line: str) -> int:
+    """Run ``train(cfg, progress=True)``; then, on rank 0 only, ``export_run(cfg)`` (-> the model
+    card's path) and print a summary: card, minutes, epochs, best epoch and, under `key`, the
+    named validation `figures(card)` -- as JSON with `as_json`, else one `line` (a format with
+    ``{name}`` and ``{value}``) per figure. Returns the exit status 0."""
     t0 = time.time()
     train(cfg, progress=True)
     if int(os.environ.get("RANK", "0")) != 0:
@@ -72,15 +87,13 @@ def run(args: argparse.Namespace) -> int:
     card = json.loads(card_path.read_text())
     summary = {"card": str(card_path), "minutes": round((time.time() - t0) / 60, 2),
                "epochs": card["training"]["epochs_run"],
-               "best_epoch": card["training"]["best_epoch"],
-               "val_auroc": {n: m["auroc"]["value"]
-                             for n, m in card["validation"]["metrics"].items()}}
-    if args.json:
+               "best_epoch": card["training"]["best_epoch"], key: figures(card)}
+    if as_json:
         print(json.dumps(summary, indent=2))
     else:
         print(f"model card: {summary['card']}  ({summary['minutes']} min, "
               f"{summary['epochs']} epochs, best {summary['best_epoch']})")
-        for name, value in summary["val_auroc"].items():
-            print(f"  {name}: validation AUROC {value:.4f}")
+        for name, value in summary[key].items():
+            print(line.format(name=name, value=value))
     sys.stdout.flush()
     return 0

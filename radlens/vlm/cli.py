@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-import time
 
 
 def add_train_vlm(sub: argparse._SubParsersAction) -> None:
@@ -46,6 +43,7 @@ def add_train_vlm(sub: argparse._SubParsersAction) -> None:
 
 def run_train_vlm(args: argparse.Namespace) -> int:
     """Train, then export (rank 0); prints where the model card is."""
+    from radlens.cli.train import train_and_report
     from radlens.train.vlm import VLMConfig, train
     from radlens.vlm.export import export_run
 
@@ -56,25 +54,10 @@ def run_train_vlm(args: argparse.Namespace) -> int:
         label_aware=not args.plain_negatives, val_fraction=args.val_fraction, seed=args.seed,
         max_minutes=args.max_minutes, augment=not args.no_augment, threads=args.threads,
         name=args.name)
-    t0 = time.time()
-    train(cfg, progress=True)
-    if int(os.environ.get("RANK", "0")) != 0:
-        return 0
-    card_path = export_run(cfg)
-    card = json.loads(card_path.read_text())
-    summary = {"card": str(card_path), "minutes": round((time.time() - t0) / 60, 2),
-               "epochs": card["training"]["epochs_run"],
-               "best_epoch": card["training"]["best_epoch"],
-               "validation": {k: v for k, v in card["validation"].items() if k != "split"}}
-    if args.json:
-        print(json.dumps(summary, indent=2))
-    else:
-        print(f"model card: {summary['card']}  ({summary['minutes']} min, "
-              f"{summary['epochs']} epochs, best {summary['best_epoch']})")
-        for k, v in summary["validation"].items():
-            print(f"  {k}: {v:.4f}")
-    sys.stdout.flush()
-    return 0
+    return train_and_report(
+        cfg, train, export_run, args.json, "validation",
+        lambda card: {k: v for k, v in card["validation"].items() if k != "split"},
+        "  {name}: {value:.4f}")
 
 
 def main(argv: list[str] | None = None) -> int:
