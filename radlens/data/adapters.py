@@ -125,7 +125,8 @@ def kermany(root: str | Path) -> Dataset:
             pid, subtype = kermany_patient(img.name)
             values = {"Pneumonia": float(positive), NO_FINDING: float(not positive)}
             samples.append(make_sample(str(img), values, names, pid, "kermany",
-                                       {"subtype": subtype, "license": KERMANY_LICENCE}))
+                                       {"subtype": subtype, "license": KERMANY_LICENCE,
+                                        "population": "paediatric", "age": "", "sex": ""}))
     return _nonempty(Dataset("kermany", names, tuple(samples)), base)
 
 
@@ -166,9 +167,18 @@ def covid_collection(root: str | Path, frontal_only: bool = True) -> Dataset:
         else:
             meta = {k: row.get(k, "").strip() for k in ("view", "sex", "age", "finding",
                                                         "license")}
+            meta["population"] = "paediatric" if meta["age"] and _float(meta["age"]) < 18 \
+                else "adult"
             samples.append(make_sample(str(path), table["findings"][finding], names,
                                        row["patientid"].strip(), "covid", meta))
     return _nonempty(Dataset("covid", names, tuple(samples), tuple(skipped)), base)
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return float("nan")
 
 
 def labels_csv(path: str | Path, labels: Sequence[str], path_column: str = "Path",

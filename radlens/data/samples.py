@@ -67,8 +67,38 @@ def make_sample(path: str, values: Mapping[str, float | None], label_names: Sequ
     return Sample(path, labels, mask, f"{source}:{patient_id}", source, dict(meta or {}))
 
 
-def harmonise(datasets: Iterable[Dataset], label_names: Sequence[str]) -> Dataset:
+def _apply_rules(labels: np.ndarray, mask: np.ndarray, targets: Sequence[str],
+                 source_names: Sequence[str], sample: Sample) -> None:
+    """Fill unknown targets in place from ``label_rules.json``: a normal film is negative for
+    every finding; a positive implies the labels it implies (e.g. Pneumonia -> Lung Opacity)."""
+    from radlens.data.adult import label_rules
+
+    rules = label_rules()
+    index = {n.lower(): i for i, n in enumerate(source_names)}
+    normal = index.get(str(rules["normal"]).lower())
+    if normal is not None and sample.mask[normal] and sample.labels[normal] == 1:
+        labels[~mask] = 0.0
+        mask[:] = True
+        return
+    lower = [t.lower() for t in targets]
+    for cause, effects in rules["implies"].items():
+        i = index.get(cause.lower())
+        if i is None or not (sample.mask[i] and sample.labels[i] == 1):
+            continue
+        for effect in effects:
+            if effect.lower() in lower:
+                j = lower.index(effect.lower())
+                if not mask[j]:
+                    labels[j], mask[j] = 1.0, True
+
+
+def harmonise(datasets: Iterable[Dataset], label_names: Sequence[str],
+              infer: bool = True) -> Dataset:
     """Merge datasets onto `label_names`: labels a dataset lacks become unknown (mask False).
+
+    With `infer` (default), unknown labels are then filled by ``label_rules.json``: a film known
+    to be "No Finding" is negative for every other label, and a known positive fills the labels
+    it implies (Pneumonia -> Lung Opacity). Known values are never changed.
 
     Raises `DataError` when a requested label is known in none of the datasets, or when the
     merged dataset is empty.
@@ -89,6 +119,8 @@ def harmonise(datasets: Iterable[Dataset], label_names: Sequence[str]) -> Datase
             for j, c in enumerate(cols):
                 if c is not None and s.mask[c]:
                     labels[j], mask[j] = s.labels[c], True
+            if infer:
+                _apply_rules(labels, mask, targets, ds.label_names, s)
             out.append(Sample(s.path, labels, mask, s.patient_id, s.source, s.meta))
         skipped.extend(ds.skipped)
     missing = [t for t in targets if t not in seen]

@@ -3,9 +3,12 @@
 Kinds: ``folder`` (class sub-folders), ``kermany``, ``covid`` (COVID-collection folder with
 metadata.csv), ``csv`` (path + label columns; keys ``labels=A,B``, ``path=COLUMN``,
 ``patient=COLUMN``, ``uncertain=ignore|zeros|ones``, ``blank=ignore|zeros``, ``root=DIR``),
-``nih`` (Data_Entry CSV; key ``images=DIR``). A spec without a kind is guessed from the path:
-a CSV named like ``Data_Entry*`` or ``labels.csv`` with NIH columns is ``nih``, a folder with
-``metadata.csv`` is ``covid``, a folder with NORMAL/ and PNEUMONIA/ is ``kermany``, any other
+``nih`` (Data_Entry CSV; key ``images=DIR``), and the adult folders of `radlens.data.adult`:
+``nih-cxr14`` (labels.csv with finding_labels + images/), ``tb-cxr`` (labels.csv with a
+tuberculosis column + images/), ``hannover`` (Hannover COVID-19 metadata.csv + images/). A spec without a kind is guessed from the path:
+a CSV named like ``Data_Entry*`` or ``labels.csv`` with NIH columns is ``nih``; a folder is
+``nih-cxr14`` / ``tb-cxr`` / ``hannover`` by the columns of its labels.csv / metadata.csv,
+else ``covid`` when it has ``metadata.csv``, a folder with NORMAL/ and PNEUMONIA/ is ``kermany``, any other
 folder is ``folder``.
 """
 
@@ -14,11 +17,14 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import parse_qsl
 
-from radlens.data import adapters
+from radlens.data import adapters, adult
 from radlens.data.samples import Dataset
 from radlens.errors import DataError
 
-KINDS = ("folder", "kermany", "covid", "csv", "nih")
+KINDS = ("folder", "kermany", "covid", "csv", "nih", "nih-cxr14", "tb-cxr", "hannover")
+
+
+ADULT = {"nih-cxr14": adult.nih_cxr14, "tb-cxr": adult.tb_cxr, "hannover": adult.covid_hannover}
 
 
 def parse(spec: str) -> tuple[str, Path, dict[str, str]]:
@@ -40,11 +46,26 @@ def guess_kind(path: Path) -> str:
         return "nih" if path.name.startswith("Data_Entry") or path.name == "labels.csv" else "csv"
     if not path.exists():
         raise DataError("dataset path not found", path)
+    header = _header(path / "labels.csv")
+    if {"image", "finding_labels"} <= header:
+        return "nih-cxr14"
+    if {"image", "tuberculosis"} <= header:
+        return "tb-cxr"
     if (path / "metadata.csv").is_file():
-        return "covid"
+        return "hannover" if "admission_offset" in _header(path / "metadata.csv") else "covid"
     if (path / "NORMAL").is_dir() and (path / "PNEUMONIA").is_dir():
         return "kermany"
     return "folder"
+
+
+def _header(csv_path: Path) -> set[str]:
+    """Column names of a CSV's first line (empty when the file is missing or unreadable)."""
+    try:
+        with csv_path.open(encoding="utf-8-sig", errors="replace") as fh:
+            first = fh.readline()
+    except OSError:
+        return set()
+    return {c.strip() for c in first.strip().split(",")}
 
 
 def load(spec: str) -> Dataset:
@@ -52,7 +73,7 @@ def load(spec: str) -> Dataset:
     kind, path, opt = parse(spec)
     allowed = {"folder": {"patient"}, "kermany": set(), "covid": {"lateral"},
                "csv": {"labels", "path", "patient", "uncertain", "blank", "root"},
-               "nih": {"images"}}[kind]
+               "nih": {"images"}, "nih-cxr14": set(), "tb-cxr": set(), "hannover": set()}[kind]
     extra = set(opt) - allowed
     if extra:
         raise DataError(f"unknown option(s) {', '.join(sorted(extra))} for a {kind} dataset "
@@ -65,6 +86,8 @@ def load(spec: str) -> Dataset:
         return adapters.covid_collection(path, frontal_only=opt.get("lateral", "0") != "1")
     if kind == "nih":
         return adapters.nih(path, opt.get("images"))
+    if kind in ADULT:
+        return ADULT[kind](path)
     if "labels" not in opt:
         raise DataError("a csv dataset needs labels=COL1,COL2 in its spec", spec)
     return adapters.labels_csv(path, [s for s in opt["labels"].split(",") if s],
