@@ -27,7 +27,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c.add_argument("--labels", required=True,
                    help="comma-separated label names, e.g. 'Pneumonia,No Finding'")
     c.add_argument("--out", required=True, help="run folder (checkpoints, log, model)")
-    c.add_argument("--backbone", default="efficientnet-lite0")
+    from radlens.models import backbones
+
+    c.add_argument("--backbone", default="efficientnet-lite0", choices=backbones.names(),
+                   help="image backbone (default efficientnet-lite0, ImageNet weights)")
     c.add_argument("--no-pretrained", action="store_true", help="random initial weights")
     c.add_argument("--size", type=int, default=160, help="input side in pixels (default 160)")
     c.add_argument("--epochs", type=int, default=10)
@@ -43,6 +46,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c.add_argument("--no-augment", action="store_true", help="no training augmentation")
     c.add_argument("--threads", type=int, default=2, help="torch threads per process")
     c.add_argument("--name", default="radlens-cxr-classifier", help="model name in the card")
+    c.add_argument("--freeze-blocks", type=int, default=0, metavar="K",
+                   help="keep the stem and the first K backbone blocks at ImageNet weights and "
+                        "train the rest on cached features (0: fine-tune everything)")
+    c.add_argument("--max-per-source", type=int, default=0, metavar="N",
+                   help="with --freeze-blocks: at most N training images per source per epoch")
+    c.add_argument("--cache-dir", default="",
+                   help="folder for decoded-image and feature caches (default: --out)")
+    c.add_argument("--card-extra", default="", metavar="JSON",
+                   help="JSON file of keys merged into the exported model card")
     c.add_argument("--json", action="store_true", help="print the run summary as JSON")
     c.set_defaults(func=run)
     from radlens.cli.segment_eval import add_train_localiser, add_train_segmenter
@@ -55,6 +67,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Train, then export (rank 0); prints where the model card is."""
+    from radlens.train import frozen
     from radlens.train.config import TrainConfig
     from radlens.train.export import export_run
     from radlens.train.loop import train
@@ -65,9 +78,11 @@ def run(args: argparse.Namespace) -> int:
         size=args.size, epochs=args.epochs, patience=args.patience,
         batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
         val_fraction=args.val_fraction, seed=args.seed, max_minutes=args.max_minutes,
-        threads=args.threads, augment=not args.no_augment, name=args.name)
+        threads=args.threads, augment=not args.no_augment, name=args.name,
+        freeze_blocks=args.freeze_blocks, max_per_source=args.max_per_source,
+        cache_dir=args.cache_dir, card_extra=args.card_extra)
     return train_and_report(
-        cfg, train, export_run, args.json, "val_auroc",
+        cfg, frozen.train if cfg.freeze_blocks else train, export_run, args.json, "val_auroc",
         lambda card: {n: m["auroc"]["value"] for n, m in card["validation"]["metrics"].items()},
         "  {name}: validation AUROC {value:.4f}")
 

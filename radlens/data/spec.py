@@ -5,11 +5,12 @@ metadata.csv), ``csv`` (path + label columns; keys ``labels=A,B``, ``path=COLUMN
 ``patient=COLUMN``, ``uncertain=ignore|zeros|ones``, ``blank=ignore|zeros``, ``root=DIR``),
 ``nih`` (Data_Entry CSV; key ``images=DIR``), and the adult folders of `radlens.data.adult`:
 ``nih-cxr14`` (labels.csv with finding_labels + images/), ``tb-cxr`` (labels.csv with a
-tuberculosis column + images/), ``hannover`` (Hannover COVID-19 metadata.csv + images/). A spec without a kind is guessed from the path:
+tuberculosis column + images/), ``hannover`` (Hannover COVID-19 metadata.csv + images/).
+A spec without a kind is guessed from the path:
 a CSV named like ``Data_Entry*`` or ``labels.csv`` with NIH columns is ``nih``; a folder is
 ``nih-cxr14`` / ``tb-cxr`` / ``hannover`` by the columns of its labels.csv / metadata.csv,
-else ``covid`` when it has ``metadata.csv``, a folder with NORMAL/ and PNEUMONIA/ is ``kermany``, any other
-folder is ``folder``.
+else ``covid`` when it has ``metadata.csv``; a folder with NORMAL/ and PNEUMONIA/ is
+``kermany``, any other folder is ``folder``.
 """
 
 from __future__ import annotations

@@ -53,10 +53,12 @@ def list_cards() -> list[dict[str, Any]]:
 
 
 def default_model(task: str = "classify") -> str | None:
-    """Name of the first bundled model for `task`, or None when no weights are bundled."""
-    for card in list_cards():
-        if card["task"] == task and (weights_dir() / card["weights"]["file"]).is_file():
-            return str(card["name"])
+    """Name of the bundled model for `task` whose card says ``"default": true`` (else the
+    first by file name), or None when no weights are bundled."""
+    usable = [c for c in list_cards()
+              if c["task"] == task and (weights_dir() / c["weights"]["file"]).is_file()]
+    for card in sorted(usable, key=lambda c: not c.get("default", False)):
+        return str(card["name"])
     return None
 
 
@@ -118,10 +120,18 @@ class LoadedModel:
     def size(self) -> int:
         return int(self.card["input"]["size"])
 
-    def threshold(self, label: str, kind: str | None = None) -> float:
-        """Operating threshold of `label`: kind "youden", "sens95" or the card's default."""
-        entry = self.card["thresholds"][label]
-        return float(entry[kind or entry.get("default", "youden")])
+    def threshold(self, label: str, kind: str | None = None,
+                  population: str | None = None) -> float:
+        """Threshold of `label` on calibrated probability: kind "youden", "sens95", "spec95",
+        "operating" or the card's default. `population` ("adult", "paediatric"): the card's
+        thresholds for that population when it has them (``population_thresholds``); the
+        main (adult) thresholds otherwise, and when the population is unknown."""
+        table = self.card.get("population_thresholds", {}).get(population or "", {})
+        entry = table.get(label) or self.card["thresholds"][label]
+        key = kind or entry.get("default", "youden")
+        if key not in entry:
+            key = entry.get("default", "youden")
+        return float(entry[key])
 
 
 def verified_weights(card: dict[str, Any]) -> tuple[Path, str]:

@@ -17,7 +17,12 @@ class TrainConfig:
     decay to 0. `batch_size` is the global batch (split across DDP processes). `val_fraction`
     of patients (per source) go to validation, chosen by `seed`. `max_minutes`: stop before an
     epoch that would end after this many minutes of training (0: no limit). `augment`: random
-    radiograph augmentation of training batches (`radlens.data.transforms.augment_batch`).
+    radiograph augmentation of training batches (`radlens.data.transforms.augment_batch`; with
+    frozen blocks, a one-cell shift of the cached features). `freeze_blocks` > 0: keep the stem
+    and that many leading backbone blocks at their ImageNet weights and train the rest on cached
+    features (`radlens.train.frozen`). `max_per_source`: at most this many training images of
+    one source per epoch (0: all; frozen recipe only). `cache_dir`: where decoded images and
+    features are cached (default: the run folder).
     """
 
     data: tuple[str, ...]
@@ -38,6 +43,10 @@ class TrainConfig:
     threads: int = 2
     augment: bool = True
     name: str = "radlens-cxr-classifier"
+    freeze_blocks: int = 0
+    max_per_source: int = 0
+    cache_dir: str = ""
+    card_extra: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form (tuples become lists)."""

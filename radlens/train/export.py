@@ -14,11 +14,13 @@ from safetensors.torch import save_file
 
 from radlens.data.samples import Dataset
 from radlens.errors import ModelError
+from radlens.metrics import classification as cm
 from radlens.models import backbones
 from radlens.models.classifier import FindingClassifier
 from radlens.train.calibrate import calibrate, sigmoid, summarise
 from radlens.train.config import TrainConfig
-from radlens.train.loop import predict_logits, prepare
+from radlens.train.loop import Split, predict_logits, prepare
+from radlens.train.operating import operating_thresholds, spec_threshold
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,95 @@ def _licences(data: Dataset) -> list[dict[str, Any]]:
     return list(out.values())
 
 
+def portable_config(cfg: TrainConfig) -> dict[str, Any]:
+    """The run config for the card, with the data root written ``<data>`` and the run and cache
+    folders as placeholders, so the card carries no local paths."""
+    from radlens.paths import data_root
+
+    d = cfg.as_dict()
+    roots = sorted({str(data_root()), str(data_root().resolve())}, key=len, reverse=True)
+
+    def clean(spec: str) -> str:
+        kind, sep, rest = spec.partition(":")
+        body = rest if sep and not kind.startswith("/") and not kind.startswith(".") else spec
+        path = str(Path(body.partition("?")[0]).expanduser().resolve())
+        for r in roots:
+            if path.startswith(r):
+                return spec.replace(body.partition("?")[0], "<data>" + path[len(r):])
+        return spec
+
+    d["data"] = [clean(s) for s in d["data"]]
+    d["out"] = "<run folder>"
+    d["cache_dir"] = "<cache folder>" if d.get("cache_dir") else ""
+    d["card_extra"] = Path(d["card_extra"]).name if d.get("card_extra") else ""
+    return d
+
+
+def _thresholds(entry: dict[str, float]) -> dict[str, Any]:
+    out: dict[str, Any] = {"sens95": entry["threshold_sens95"],
+                           "youden": entry["threshold_youden"]}
+    for key in ("spec95", "operating"):
+        if f"threshold_{key}" in entry:
+            out[key] = entry[f"threshold_{key}"]
+    out["default"] = "operating" if "operating" in out else "youden"
+    return out
+
+
+def calibrate_by_population(logits: np.ndarray, val: Split, labels: tuple[str, ...]
+                            ) -> tuple[dict[str, dict[str, float]],
+                                       dict[str, dict[str, dict[str, float]]]]:
+    """Temperatures and thresholds from the validation split, per population.
+
+    Returns (adult calibration, population -> calibration). Temperatures and the adult
+    thresholds (youden, sens95, spec95 and, when the labels include No Finding, the joint
+    "operating" thresholds of `radlens.train.operating`) are fitted on adult films
+    (``meta["population"] != "paediatric"``); a label without both classes among them falls
+    back to every validation film. Paediatric thresholds (same temperatures) are fitted on the
+    paediatric films. Calibration entries: temperature, threshold_<kind>.
+    """
+    pops = np.asarray([m.get("population", "adult") for m in val.meta], dtype=object)
+    adult = pops != "paediatric"
+    if not adult.any():
+        adult = np.ones(len(pops), bool)
+    fit_on = {}
+    for j in range(len(labels)):
+        k = adult & (val.mask[:, j] > 0)
+        fit_on[j] = adult if len(np.unique(val.labels[k, j])) == 2 else np.ones_like(adult)
+    cal: dict[str, dict[str, float]] = {}
+    for j, n in enumerate(labels):
+        rows = fit_on[j]
+        one = calibrate(logits[rows][:, [j]], val.labels[rows][:, [j]], val.mask[rows][:, [j]],
+                        [n])[n]
+        k = rows & (val.mask[:, j] > 0)
+        p = sigmoid(logits[k, j] / one["temperature"])
+        one["threshold_spec95"] = spec_threshold(p[val.labels[k, j] == 0], 0.95)
+        cal[n] = one
+    temps = np.array([cal[n]["temperature"] for n in labels])
+    probs = sigmoid(logits / temps)
+    if "No Finding" in labels:
+        src = np.asarray([s.split("/")[0] for s in val.sources], dtype=object)
+        anchor = adult & np.isin(src, ["covid", "hannover"])
+        op = operating_thresholds(probs, val.labels, val.mask, labels, adult,
+                                  anchor_rows=anchor if anchor.any() else adult)
+        for n in labels:
+            cal[n]["threshold_operating"] = op[n]
+    by_pop: dict[str, dict[str, dict[str, float]]] = {"adult": cal}
+    paed = pops == "paediatric"
+    if paed.any() and adult.any() and not adult.all():
+        entry = {}
+        for j, n in enumerate(labels):
+            k = paed & (val.mask[:, j] > 0)
+            y, p = val.labels[k, j], probs[k, j]
+            both = len(np.unique(y)) == 2
+            entry[n] = {"temperature": cal[n]["temperature"],
+                        "threshold_youden": cm.threshold_youden(y, p) if both
+                        else cal[n]["threshold_youden"],
+                        "threshold_sens95": cm.threshold_at_sensitivity(y, p, 0.95) if both
+                        else cal[n]["threshold_sens95"]}
+        by_pop["paediatric"] = entry
+    return cal, by_pop
+
+
 def export_run(cfg: TrainConfig, card_extra: dict[str, Any] | None = None) -> Path:
     """Write ``model.safetensors`` and ``model.json`` into the run folder; returns the card path.
 
@@ -62,10 +153,25 @@ def export_run(cfg: TrainConfig, card_extra: dict[str, Any] | None = None) -> Pa
     model = FindingClassifier(cfg.backbone, len(cfg.labels), pretrained=False)
     model.load_state_dict(torch.load(best, map_location="cpu", weights_only=True))
     logits = predict_logits(model, val)
-    cal = calibrate(logits, val.labels, val.mask, cfg.labels)
+    cal, by_pop = calibrate_by_population(logits, val, cfg.labels)
     temps = np.array([cal[n]["temperature"] for n in cfg.labels])
     probs = sigmoid(logits / temps)
-    figures = summarise(probs, val.labels, val.mask, val.patients, cfg.labels, cal)
+    adult = np.asarray([m.get("population", "adult") != "paediatric" for m in val.meta])
+    if not adult.any():
+        adult = np.ones(len(adult), bool)
+    figures = summarise(probs[adult], val.labels[adult], val.mask[adult],
+                        [p for p, a in zip(val.patients, adult, strict=True) if a], cfg.labels,
+                        cal)
+    populations = {}
+    paed = np.asarray([m.get("population", "") == "paediatric" for m in val.meta])
+    for pop, rows in (("adult", ~paed), ("paediatric", paed)):
+        if rows.any():
+            thr = cal if pop == "adult" else by_pop.get(pop, cal)
+            populations[pop] = {
+                "n_images": int(rows.sum()),
+                "metrics": summarise(probs[rows], val.labels[rows], val.mask[rows],
+                                     [p for p, r in zip(val.patients, rows, strict=True) if r],
+                                     cfg.labels, thr)}
     weights = out / "model.safetensors"
     save_file({k: v.contiguous() for k, v in model.net.state_dict().items()}, str(weights))
     digest = hashlib.sha256(weights.read_bytes()).hexdigest()
@@ -80,19 +186,27 @@ def export_run(cfg: TrainConfig, card_extra: dict[str, Any] | None = None) -> Pa
                   "normalise": {"mean": spec.mean, "std": spec.std},
                   "loader": "radlens.io.load_image"},
         "calibration": {n: {"temperature": cal[n]["temperature"]} for n in cfg.labels},
-        "thresholds": {n: {"sens95": cal[n]["threshold_sens95"],
-                           "youden": cal[n]["threshold_youden"],
-                           "default": "youden"} for n in cfg.labels},
-        "training": {"config": cfg.as_dict(), "data": _licences(data),
+        "thresholds": {n: _thresholds(cal[n]) for n in cfg.labels},
+        "population_thresholds": {pop: {n: _thresholds(t[n]) for n in cfg.labels}
+                                  for pop, t in by_pop.items() if pop != "adult"},
+        "training": {"config": portable_config(cfg), "data": _licences(data),
                      "backbone_weights": spec.weights_licence, "epochs_run": len(history),
                      "best_epoch": max(history, key=lambda h: h["val_auroc_mean"])["epoch"],
                      "train_minutes": round(sum(h["epoch_seconds"] for h in history) / 60, 1),
                      "history": history},
         "validation": {"split": f"{cfg.val_fraction:.0%} of patients per source, seed "
                                 f"{cfg.seed}", "n_images": len(val),
-                       "n_patients": len(set(val.patients)), "metrics": figures},
+                       "n_patients": len(set(val.patients)), "metrics": figures,
+                       "metrics_population": "adult validation films (all films when a run "
+                                             "has no adult ones)",
+                       "by_population": populations},
         "intended_use": INTENDED_USE, "not_for": NOT_FOR,
     }
+    if cfg.card_extra:
+        try:
+            card.update(json.loads(Path(cfg.card_extra).read_text("utf-8")))
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"cannot read the card additions ({exc})", cfg.card_extra) from exc
     card.update(card_extra or {})
     path = out / "model.json"
     path.write_text(json.dumps(card, indent=2))

@@ -62,6 +62,7 @@ class Split:
         self.patients = [s.patient_id for s in samples]
         self.sources = [s.source for s in samples]
         self.paths = [s.path for s in samples]
+        self.meta = [dict(s.meta) for s in samples]
 
     def __len__(self) -> int:
         return len(self.images)

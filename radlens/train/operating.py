@@ -1,0 +1,96 @@
+"""Operating thresholds for a many-label classifier, fitted on adult validation films.
+
+With a dozen labels, per-label Youden thresholds (each ~80% specific) leave almost no normal
+film without a positive call. The "operating" threshold of each finding is therefore chosen
+jointly: every finding label except the sensitivity anchor gets the threshold that is
+specific at level q among the validation normal films (No Finding = 1), and q is the smallest
+level at which at most `max_normal_call_rate` of those normal films get any finding call; the
+anchor label (Pneumonia) gets the highest threshold that keeps `anchor_sensitivity` on its
+anchor positives. The anchor is never raised to meet the bound: when its own false calls on
+normal films exceed `max_normal_call_rate`, the other labels go to their strictest level
+(above every normal film) and the rate is the anchor's. No threshold is ever below the label's
+Youden threshold; labels without both classes in the fitting rows keep it.
+All probabilities are calibrated (after temperature scaling), in [0, 1].
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from radlens.metrics import classification as cm
+
+NO_FINDING = "No Finding"
+
+
+def spec_threshold(negatives: np.ndarray, specificity: float) -> float:
+    """Smallest threshold t with share(negatives < t) >= `specificity` (calls are p >= t)."""
+    if len(negatives) == 0:
+        return 0.5
+    s = np.sort(negatives)
+    k = min(len(s) - 1, int(np.ceil(specificity * len(s))) - 1)
+    return float(np.nextafter(s[max(k, 0)], np.inf))
+
+
+def sens_threshold(positives: np.ndarray, sensitivity: float) -> float:
+    """Highest threshold t with share(positives >= t) >= `sensitivity`."""
+    if len(positives) == 0:
+        return 0.5
+    s = np.sort(positives)
+    k = int(np.floor((1 - sensitivity) * len(s) + 1e-9))
+    return float(s[min(k, len(s) - 1)])
+
+
+def operating_thresholds(probs: np.ndarray, labels: np.ndarray, mask: np.ndarray,
+                         label_names: Sequence[str], fit_rows: np.ndarray,
+                         anchor: str = "Pneumonia", anchor_rows: np.ndarray | None = None,
+                         anchor_sensitivity: float = 0.95,
+                         max_normal_call_rate: float = 0.08) -> dict[str, float]:
+    """label -> operating threshold (see module docstring).
+
+    `probs`, `labels`, `mask`: (N, L) calibrated probabilities, 0/1 targets, known-mask.
+    `fit_rows`: bool (N,) rows to fit on (e.g. adult validation films). `anchor_rows`: bool
+    (N,) rows whose anchor positives set the anchor threshold (default `fit_rows`).
+    """
+    names = list(label_names)
+    rows = np.asarray(fit_rows, bool)
+    anchor_rows = rows if anchor_rows is None else np.asarray(anchor_rows, bool)
+    out: dict[str, float] = {}
+    for j, name in enumerate(names):
+        k = rows & mask[:, j].astype(bool)
+        y = labels[k, j]
+        out[name] = cm.threshold_youden(y, probs[k, j]) if len(np.unique(y)) == 2 else 0.5
+    if NO_FINDING not in names:
+        return out
+    nf = names.index(NO_FINDING)
+    normal = rows & mask[:, nf].astype(bool) & (labels[:, nf] == 1)
+    if normal.sum() == 0:
+        return out
+    findings = [j for j, n in enumerate(names) if n != NO_FINDING]
+    if anchor in names:
+        a = names.index(anchor)
+        pos = anchor_rows & mask[:, a].astype(bool) & (labels[:, a] == 1)
+        if pos.sum() > 0:
+            out[anchor] = sens_threshold(probs[pos, a], anchor_sensitivity)
+    others = [j for j in findings if names[j] != anchor]
+
+    def call_rate(q: float) -> tuple[float, dict[str, float]]:
+        thr = dict(out)
+        for j in others:
+            thr[names[j]] = max(out[names[j]], spec_threshold(probs[normal, j], q))
+        called = np.zeros(int(normal.sum()), bool)
+        for j in findings:
+            called |= probs[normal, j] >= thr[names[j]]
+        return float(called.mean()), thr
+
+    lo, hi = 0.5, 1.0
+    best = call_rate(hi)[1]
+    for _ in range(30):
+        mid = (lo + hi) / 2
+        r, thr = call_rate(mid)
+        if r <= max_normal_call_rate:
+            hi, best = mid, thr
+        else:
+            lo = mid
+    return best
