@@ -63,6 +63,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_train_segmenter(sub)
     add_train_localiser(sub)
     add_train_vlm(sub)
+    b = sub.add_parser(
+        "bundle", help="copy an exported run into the package's bundled weights",
+        description="Copy RUN/model.safetensors and RUN/model.json into radlens/weights (or "
+                    "--dest) as NAME.safetensors and NAME.json, NAME being the card's name; the "
+                    "card's SHA-256 is checked first. Needs a writable (editable) install.")
+    b.add_argument("run", help="run folder holding model.json and model.safetensors")
+    b.add_argument("--dest", default=None, help="target folder (default: radlens/weights)")
+    b.set_defaults(func=run_bundle)
+
+
+def run_bundle(args: argparse.Namespace) -> int:
+    """``radlens train bundle RUN``: prints the two files written."""
+    from radlens.train.export import bundle_run
+
+    for path in bundle_run(args.run, args.dest):
+        print(path)
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:

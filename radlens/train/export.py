@@ -212,3 +212,25 @@ def export_run(cfg: TrainConfig, card_extra: dict[str, Any] | None = None) -> Pa
     path.write_text(json.dumps(card, indent=2))
     log.info("exported %s (%s)", path, weights)
     return path
+
+
+def bundle_run(run: str | Path, dest: str | Path | None = None) -> tuple[Path, Path]:
+    """Copy an exported run's weights and card into `dest` (default: the package's
+    ``radlens/weights``) as ``<name>.safetensors`` + ``<name>.json``; returns both paths.
+
+    `ModelError` when the run has no export or its weights do not match the card's SHA-256.
+    """
+    from radlens.models.registry import read_card, verified_weights, weights_dir
+
+    src = Path(run)
+    card = read_card(src / "model.json")
+    wpath, _ = verified_weights(card)
+    folder = Path(dest) if dest else weights_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    name = str(card["name"])
+    out_w, out_c = folder / f"{name}.safetensors", folder / f"{name}.json"
+    out_w.write_bytes(wpath.read_bytes())
+    card.pop("_path", None)
+    card["weights"]["file"] = out_w.name
+    out_c.write_text(json.dumps(card, indent=2) + "\n")
+    return out_w, out_c

@@ -100,3 +100,8 @@ def test_frozen_recipe_trains_resumes_and_exports(toy_kermany: Path, tmp_path: P
         assert {"youden", "sens95", "spec95", "operating"} <= set(card["thresholds"][label])
         assert card["thresholds"][label]["default"] == "operating"
     assert card["validation"]["metrics"]["Pneumonia"]["auroc"]["value"] >= 0.9
+    dest = tmp_path / "weights"
+    assert main(["train", "bundle", str(out), "--dest", str(dest)]) == 0
+    bundled = registry.read_card(dest / "radlens-cxr-classifier.json")
+    assert bundled["weights"]["file"] == "radlens-cxr-classifier.safetensors"
+    registry.verified_weights(bundled)  # the copied weights still match the card
