@@ -1,9 +1,11 @@
 """`read`: the whole path from a file (or a loaded `Image`) to one `Interpretation`.
 
 io (load) -> qc (check) -> models/tasks (classify, explain; segment lungs, ground findings
-in lung zones) -> report (draft text) -> Interpretation. Each stage is optional beyond QC:
-with no finding model installed the Interpretation carries the metadata, the QC results and a
-note that says so.
+in lung zones) -> guardrails (age, view and population warnings) -> one `Location` per finding
+-> report (draft text) -> Interpretation. Each stage is optional beyond QC: with no finding
+model installed the Interpretation carries the metadata, the QC results and a note that says
+so. On a lateral film (QC ``probable_lateral``) the lungs are not split and no side or zone is
+given.
 """
 
 from __future__ import annotations
@@ -12,12 +14,16 @@ import dataclasses
 import importlib.util
 import logging
 import os
+from functools import cache
+from typing import Any
 
 from radlens._version import __version__
-from radlens.errors import QualityError
+from radlens.errors import QualityError, RadlensError
+from radlens.grounding.locate import locate_findings
 from radlens.io import load_image
 from radlens.io.qc import check
-from radlens.schema import Finding, Image, Interpretation, ModelInfo, Region
+from radlens.schema import Finding, Image, Interpretation, ModelInfo, Region, RegionKind
+from radlens.tasks.guardrails import assess
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +68,22 @@ def _ground(image: Image, findings: tuple[Finding, ...], regions: tuple[Region, 
     return out, (lungs.model,), tuple(lungs.notes)
 
 
+@cache
+def _population(model: str) -> dict[str, Any] | None:
+    """The ``population`` block of a classifier's card, or None (no card, or an older one)."""
+    try:
+        from radlens.models.registry import find_card
+
+        found = find_card(model).get("population")
+    except (RadlensError, ImportError, OSError, ValueError, KeyError):
+        return None
+    return dict(found) if isinstance(found, dict) else None
+
+
 def read(source: str | os.PathLike[str] | Image, *, model: str | None = None,
          explain: bool = True, report: bool = True, indication: str | None = None,
-         style: str | os.PathLike[str] | None = None) -> Interpretation:
+         style: str | os.PathLike[str] | None = None, age: float | None = None
+         ) -> Interpretation:
     """Load, check and interpret one chest radiograph.
 
     `source`: a file path (any format `radlens.load_image` reads) or an already loaded `Image`.
@@ -73,7 +92,10 @@ def read(source: str | os.PathLike[str] | Image, *, model: str | None = None,
     ground each positive finding in the six lung zones (when the models are installed).
     `report`: write the grounded draft report (`radlens.report.write_report`) into the result;
     `indication` (free text) and `style` (a report corpus or saved style, see
-    `radlens.report`) shape its wording.
+    `radlens.report`) shape its wording. `age`: the patient's age in years, overriding the
+    DICOM header; the age used (or None when unknown or implausible) is the result's
+    ``image.patient_age_years``, and the guardrail warnings (`radlens.tasks.guardrails`) are
+    in ``warnings``.
     Returns the `Interpretation`. Raises `QualityError` (with `.issues`) when a fatal QC check
     fails, and the `load_image` errors for unreadable files; all are `RadlensError`s.
     """
@@ -92,14 +114,24 @@ def read(source: str | os.PathLike[str] | Image, *, model: str | None = None,
         notes.append(NO_MODEL_NOTE)
     else:
         findings, regions, models = classified
-    if explain:
+    name = models[0].name if models else ""
+    guard = assess(image.meta, qc, _population(name) if name else None, name, age)
+    grounded = None
+    if explain and not guard.lateral:
         grounded = _ground(image, findings, regions)
         if grounded is not None:
             regions, extra_models, lung_notes = grounded
             models += extra_models
             notes += lung_notes
-    interp = Interpretation(image=image.meta, qc=qc, findings=findings, regions=regions,
-                            models=models, notes=tuple(notes), radlens_version=__version__)
+    if guard.lateral:  # no right/left on a lateral film: drop every side and zone claim
+        regions = tuple(dataclasses.replace(r, side=None, zones=())
+                        if r.kind is RegionKind.FINDING else r for r in regions)
+    findings, where = locate_findings(findings, regions, grounded=grounded is not None,
+                                      withheld=guard.lateral)
+    meta = dataclasses.replace(image.meta, patient_age_years=guard.age_years)
+    interp = Interpretation(image=meta, qc=qc, findings=findings, regions=regions,
+                            models=models, notes=tuple(notes), radlens_version=__version__,
+                            warnings=guard.warnings + where)
     if report:
         from radlens.report import write_report
 

@@ -67,6 +67,85 @@ class Call(StrEnum):
         return cls.NEGATIVE
 
 
+class Certainty(StrEnum):
+    """How firmly the report words a finding, from its probability and the card's thresholds.
+
+    STATED: positive at or above the high-specificity threshold (``Finding.stated_from``; a
+    positive finding without one is stated). POSSIBLE: positive but below that threshold.
+    UNCERTAIN: the uncertain call. ABSENT: negative; a finding is only ever said to be absent
+    when a model assessed it.
+    """
+
+    STATED = "stated"
+    POSSIBLE = "possible"
+    UNCERTAIN = "uncertain"
+    ABSENT = "absent"
+
+
+class LocationStatus(StrEnum):
+    """Whether a finding's place could be given.
+
+    LOCATED: zones and/or side are known. NOT_DETERMINED: the finding has a heatmap, but most of
+    its heat lies outside the segmented lungs. WITHHELD: sides and zones cannot hold on this
+    film (a lateral view). UNKNOWN: no heatmap or no lung segmentation to place it.
+    """
+
+    LOCATED = "located"
+    NOT_DETERMINED = "not_determined"
+    WITHHELD = "withheld"
+    UNKNOWN = "unknown"
+
+
+class WarningCode(StrEnum):
+    """Stable codes of the reading's guardrail warnings (`ReadingWarning.code`)."""
+
+    AGE_BELOW_POPULATION = "age_below_population"      # e.g. a child on an adult model
+    AGE_ABOVE_POPULATION = "age_above_population"
+    AGE_UNKNOWN = "age_unknown"                        # the model's population has an age range
+    AGE_MALFORMED = "age_malformed"                    # PatientAge not a DICOM Age String
+    AGE_IMPLAUSIBLE = "age_implausible"                # over 120 years
+    BIRTH_AFTER_STUDY = "birth_after_study"            # PatientBirthDate after the study date
+    DATE_MALFORMED = "date_malformed"                  # PatientBirthDate / StudyDate unreadable
+    VIEW_UNKNOWN = "view_unknown"                      # a ViewPosition the tool does not know
+    VIEW_OUTSIDE_POPULATION = "view_outside_population"
+    LATERAL_VIEW = "lateral_view"                      # sides and zones withheld
+    LOCATION_NOT_DETERMINED = "location_not_determined"
+    OUT_OF_DISTRIBUTION = "out_of_distribution"
+
+
+@dataclass(frozen=True)
+class ReadingWarning:
+    """One guardrail warning: a stable `code` (a `WarningCode` value), a plain sentence for the
+    reader, the input `field` it rests on (e.g. "PatientAge", "ViewPosition") and the finding
+    `label` it concerns, when any. Messages never repeat identifying values (dates, names)."""
+
+    code: str
+    message: str
+    field: str | None = None
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a finding is, as every output states it: one object per finding.
+
+    `zones`: the zones reported, strongest first (e.g. ("right lower", "right middle"));
+    `side`: the patient's "right", "left", "bilateral" or None; `status`: a `LocationStatus`
+    value; `in_lung`: fraction in [0, 1] of the finding's heat mass inside the segmented lungs
+    (None when unknown).
+    """
+
+    zones: tuple[str, ...] = ()
+    side: str | None = None
+    status: str = "unknown"
+    in_lung: float | None = None
+
+    @property
+    def known(self) -> bool:
+        """True when zones or a side may be stated."""
+        return self.status == LocationStatus.LOCATED and bool(self.zones or self.side)
+
+
 class RegionKind(StrEnum):
     """What a `Region` describes."""
 
@@ -153,7 +232,11 @@ class Finding:
 
     `probability` is calibrated, in [0, 1]. `threshold` is the operating threshold at or above
     which the call is positive; `uncertain_from` (optional) the lower threshold at or above which
-    it is uncertain. `region_ids` point at `Region.id` values in the same `Interpretation`.
+    it is uncertain; `stated_from` (optional, the card's high-specificity threshold) the one at or
+    above which a positive finding is stated rather than called possible. `region_ids` point at
+    `Region.id` values in the same `Interpretation`. `location`: where every output places the
+    finding (set by the pipeline's grounding; None when not computed, see
+    `radlens.grounding.locate.location_of`).
     """
 
     label: str
@@ -163,6 +246,19 @@ class Finding:
     model: str
     uncertain_from: float | None = None
     region_ids: tuple[str, ...] = ()
+    stated_from: float | None = None
+    location: Location | None = None
+
+    @property
+    def certainty(self) -> Certainty:
+        """The `Certainty` band of this finding (see `Certainty`)."""
+        if self.call is Call.NEGATIVE:
+            return Certainty.ABSENT
+        if self.call is Call.UNCERTAIN:
+            return Certainty.UNCERTAIN
+        if self.stated_from is not None and self.probability < self.stated_from:
+            return Certainty.POSSIBLE
+        return Certainty.STATED
 
 
 @dataclass(frozen=True)
@@ -242,6 +338,7 @@ class Report:
     sentences: tuple[Sentence, ...] = ()
     generator: str = ""
     thresholds: tuple[tuple[str, float], ...] = ()
+    certainty: tuple[tuple[str, str], ...] = ()  # (label, Certainty value) of covered findings
 
     def section_text(self, section: str) -> str:
         """The sentences of one section joined by spaces ("" when it has none)."""
@@ -270,7 +367,8 @@ def _now() -> str:
 class Interpretation:
     """Everything radlens concluded about one image: the single serialisable result.
 
-    `notes` carries plain-language remarks for the reader, such as that no model is installed.
+    `notes` carries plain-language remarks for the reader, such as that no model is installed;
+    `warnings` the guardrail warnings (population, age, view, location; see `WarningCode`).
     """
 
     image: ImageMeta
@@ -281,6 +379,7 @@ class Interpretation:
     models: tuple[ModelInfo, ...] = ()
     notes: tuple[str, ...] = ()
     radlens_version: str = ""
+    warnings: tuple[ReadingWarning, ...] = ()
     id: str = field(default_factory=_new_id)
     created: str = field(default_factory=_now)
     schema_version: str = SCHEMA_VERSION

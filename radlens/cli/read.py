@@ -2,12 +2,16 @@
 
 Each file is loaded, checked and interpreted independently: a failed file prints one line
 ``radlens: <file>: <what is wrong>`` on stderr and the others go on; the exit status is 1 when
-any file failed, 0 otherwise.
+any file failed, 0 otherwise. Output names keep the whole file name less its image suffix
+(`radlens.report.export.stem_for`); two inputs with the same name get ``-2``, ``-3``, ... and a
+note. With ``--deidentify`` every file written (JSON, overlay, exports) is named by the
+Interpretation id and holds no source path, indication or age above 89.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -42,7 +46,10 @@ def register(sub: Any) -> None:
     p.add_argument("--style-corpus", metavar="REPORTS",
                    help="report folder/CSV/JSONL whose most common phrasing the report adopts")
     p.add_argument("--deidentify", action="store_true",
-                   help="leave patient fields out of exports (name, IDs, birth date, path)")
+                   help="leave patient fields out of every file written and of --json output "
+                        "(name, IDs, birth date, path, indication); files named by result id")
+    p.add_argument("--age", type=float, metavar="YEARS",
+                   help="patient age in years (overrides the DICOM header)")
     p.set_defaults(func=run)
 
 
@@ -62,25 +69,29 @@ def _describe(interp: Interpretation) -> list[str]:
     lines.append(f"quality   {'passed' if qc.passed else 'FAILED'}"
                  + (f" ({len(shown)} warning{'s' * (len(shown) != 1)})" if shown else ""))
     lines += [f"  {i.severity.value}: {i.code}: {i.message}" for i in shown]
+    lines += [f"  warning: {w.code}: {w.message}" for w in interp.warnings]
     if interp.findings:
+        from radlens.render.legend import where_text
+
         model = ", ".join(f"{mi.name} {mi.version}" for mi in interp.models)
         lines.append(f"findings  ({model})")
         width = max(len(f.label) for f in interp.findings)
         for f in sorted(interp.findings, key=lambda f: -f.probability):
-            where = ""
-            for rid in f.region_ids:
-                region = interp.region(rid)
-                if region is not None and region.zones:
-                    where = "  in " + ", ".join(z for z, _ in region.zones[:2])
+            where = where_text(interp, f)
             lines.append(f"  {f.label:<{width}}  p={f.probability:.2f}  {f.call.value:<9s} "
-                         f"(threshold {f.threshold:.2f}){where}")
+                         f"{f.certainty.value:<9s} (threshold {f.threshold:.2f})"
+                         + (f"  {where}" if where else ""))
     if interp.report is not None:
-        for section in ("clinical", "technique", "findings", "impression"):
+        for section in ("clinical", "technique", "caution", "findings", "impression"):
             text = interp.report.section_text(section)
             if text:
                 lines.append(f"{section.upper():<9s} {text}")
     lines += [f"note      {n}" for n in interp.notes]
     return lines
+
+
+def _note(interp: Interpretation, note: str) -> Interpretation:
+    return dataclasses.replace(interp, notes=(*interp.notes, note))
 
 
 def _write_overlay(path: str, interp: Interpretation, target: Path) -> str | None:
@@ -98,6 +109,7 @@ def _write_overlay(path: str, interp: Interpretation, target: Path) -> str | Non
 def run(args: argparse.Namespace) -> int:
     """Interpret every path; returns 0 when all succeeded, 1 when any failed."""
     from radlens.pipeline import read
+    from radlens.report.export import StemAllocator, deidentified, stem_for
     from radlens.samples import sample_path
     from radlens.schema_json import to_dict
 
@@ -109,27 +121,30 @@ def run(args: argparse.Namespace) -> int:
     failed = 0
     records: list[dict[str, Any]] = []
     out_dir: Path | None = args.out
+    stems = StemAllocator()
+    deid = bool(args.deidentify)
     for path in paths:
         try:
             interp = read(path, model=args.model, explain=not args.no_explain,
-                          indication=args.indication, style=args.style_corpus)
-            stem = Path(path).name.split(".")[0] or "image"
+                          indication=args.indication, style=args.style_corpus, age=args.age)
+            stem, clash = stems.allocate(interp.id if deid else stem_for(path))
+            if clash:
+                interp = _note(interp, clash)
+            clean = deidentified(interp) if deid else interp
             if out_dir is not None:
                 out_dir.mkdir(parents=True, exist_ok=True)
                 (out_dir / f"{stem}.json").write_text(
-                    json.dumps(to_dict(interp), indent=1), encoding="utf-8")
+                    json.dumps(to_dict(clean), indent=1), encoding="utf-8")
             if args.export:
                 from radlens.report import export
 
                 written = export(interp, args.export, out_dir or Path.cwd(),
-                                 deidentify=args.deidentify)
-                interp = Interpretation(**{**interp.__dict__, "notes": (
-                    *interp.notes, "exported " + ", ".join(str(w) for w in written))})
+                                 deidentify=deid, stem=stem)
+                interp = _note(interp, "exported " + ", ".join(str(w) for w in written))
             if args.overlay:
                 target = (out_dir or Path.cwd()) / f"{stem}.overlay.png"
-                problem = _write_overlay(path, interp, target)
-                interp = Interpretation(**{**interp.__dict__, "notes": (
-                    *interp.notes, problem or f"overlay written to {target}")})
+                problem = _write_overlay(path, clean, target)
+                interp = _note(interp, problem or f"overlay written to {target}")
         except RadlensError as exc:
             failed += 1
             print(f"radlens: {exc.one_line()}", file=sys.stderr)
@@ -150,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
                                                       "message": str(exc)}})
             continue
         if args.json:
-            records.append(to_dict(interp))
+            records.append(to_dict(deidentified(interp) if deid else interp))
         else:
             print("\n".join(_describe(interp)))
     if args.json:

@@ -47,15 +47,22 @@ def peak(heat: np.ndarray, image: tuple[int, int]) -> tuple[float, float]:
 
 
 def main_component(heat: np.ndarray, image: tuple[int, int], level: float = 0.5,
-                   grid: int = 128) -> tuple[np.ndarray, Box | None, float]:
+                   grid: int = 128, within: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, Box | None, float]:
     """The heatmap's main hot component: (mask on a `grid` x `grid` array, box in image
     pixels, fraction of the total heat mass inside the component).
 
-    The heatmap is resampled to `grid` x `grid`, cells at or above `level` x its maximum form
-    8-connected components, and the one holding the most heat mass is kept. All-zero heatmaps
-    give an empty mask, no box and fraction 0. `image` is (height, width) in pixels.
+    The heatmap is resampled to `grid` x `grid`; with `within` (a boolean mask stretched over
+    the image, e.g. the segmented lungs) heat outside it is dropped first, so the component is
+    the main one *inside* the mask. Cells at or above `level` x the (remaining) maximum form
+    8-connected components, and the one holding the most heat mass is kept. The fraction is of
+    the whole heatmap's mass. All-zero (or all-outside) heatmaps give an empty mask, no box and
+    fraction 0. `image` is (height, width) in pixels.
     """
     g = np.clip(resample(heat, (grid, grid)), 0, None)
+    whole = float(g.sum())
+    if within is not None:
+        g = np.where(resample_mask(within, (grid, grid)), g, 0.0)
     top = float(g.max())
     empty = np.zeros((grid, grid), dtype=bool)
     if top <= 0:
@@ -66,4 +73,4 @@ def main_component(heat: np.ndarray, image: tuple[int, int], level: float = 0.5,
     comp = labels == k
     box = mask_box(comp)
     return comp, None if box is None else grid_box(box, (grid, grid), image), float(
-        mass[k] / g.sum())
+        mass[k] / whole)

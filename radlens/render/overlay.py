@@ -1,7 +1,10 @@
 """Overlay PNG: the radiograph in grey with finding heatmaps, masks and boxes drawn over it.
 
 Heatmaps (FINDING regions) are blended with a blue-to-red colour ramp whose opacity grows with
-the heat; masks are tinted; boxes are outlined and labelled with the finding and probability.
+the heat; masks are tinted; boxes are outlined and labelled with the finding and probability. A
+legend in the top-left corner lists each positive or uncertain finding with its probability,
+certainty band and location as the report words it (`radlens.render.legend`). A finding whose
+location is not stated (not determined, or withheld on a lateral film) gets no box.
 The PNG has the image's own size (capped at `max_side` pixels on the longer side).
 """
 
@@ -15,7 +18,9 @@ from PIL import Image as PILImage
 from PIL import ImageDraw, ImageFont
 
 from radlens.errors import InputError
+from radlens.render.legend import legend_lines
 from radlens.render.lungs import draw_lungs
+from radlens.report.location import location_of
 from radlens.schema import Image, Interpretation, Region, RegionKind
 
 # colour ramp stops: (heat, (r, g, b)); low heat is transparent anyway
@@ -53,6 +58,12 @@ def _label(region: Region, interpretation: Interpretation) -> str:
     return region.label
 
 
+def _boxed(region: Region, interpretation: Interpretation) -> bool:
+    """Whether the region's box may be drawn: its finding's location is stated."""
+    finding = next((f for f in interpretation.findings if region.id in f.region_ids), None)
+    return finding is None or location_of(interpretation, finding).known
+
+
 def render_overlay(image: Image, interpretation: Interpretation, path: str | os.PathLike[str],
                    max_side: int = 1024) -> None:
     """Write a PNG of `image` with the regions of `interpretation` drawn over it.
@@ -83,6 +94,8 @@ def render_overlay(image: Image, interpretation: Interpretation, path: str | os.
     for region in interpretation.regions:
         if region.box is None or region.kind in (RegionKind.LUNG, RegionKind.ZONE):
             continue
+        if not _boxed(region, interpretation):
+            continue
         b = region.box
         xy = (b.x0 * scale, b.y0 * scale, max(b.x0, b.x1 - 1) * scale,
               max(b.y0, b.y1 - 1) * scale)
@@ -91,6 +104,11 @@ def render_overlay(image: Image, interpretation: Interpretation, path: str | os.
         if region.kind is RegionKind.FINDING:
             draw.text((xy[0] + 3, xy[1] + 2), _label(region, interpretation), fill=colour,
                       font=font)
+    y = 4.0
+    for line in legend_lines(interpretation):
+        draw.text((5, y + 1), line, fill=(0, 0, 0), font=font)
+        draw.text((4, y), line, fill=(255, 255, 255), font=font)
+        y += font.size * 1.25 if hasattr(font, "size") else 14
     out = Path(path)
     try:
         canvas.save(out, format="PNG")

@@ -2,7 +2,8 @@
 
 `check(interp, report)` labels the report's FINDINGS and IMPRESSION with the radlens labeller and
 compares, for every covered finding whose label a labeller vocabulary knows, the labelled value
-with the call (positive 1, uncertain -1, negative 0). "No Finding" follows the labeller's own
+with the value its certainty band promises (the phrase library's ``certainty.bands``: stated 1,
+possible and uncertain -1, absent 0). "No Finding" follows the labeller's own
 convention (it is 1 or blank, never 0): it is expected to be 1 exactly when a model called it
 positive and no other covered finding except support devices is positive or uncertain, and
 blank otherwise.
@@ -14,10 +15,9 @@ from dataclasses import dataclass
 
 from radlens import vocab as vocabularies
 from radlens.report.coverage import NO_FINDING, covered
+from radlens.report.phrasebook import band_spec, library
 from radlens.report.writer import SUPPORT_DEVICES, report_text
 from radlens.schema import Call, Interpretation, Report
-
-_VALUE = {Call.POSITIVE: 1, Call.UNCERTAIN: -1, Call.NEGATIVE: 0}
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,9 @@ class Mismatch:
 def expected_values(interp: Interpretation) -> dict[str, int | None]:
     """label -> the value the labeller should read from a faithful report (see module doc)."""
     found = covered(interp)
-    out: dict[str, int | None] = {f.label: _VALUE[f.call] for f in found
-                                  if f.label != NO_FINDING}
+    lib = library()
+    out: dict[str, int | None] = {f.label: int(band_spec(lib, f.certainty)["labeller_value"])
+                                  for f in found if f.label != NO_FINDING}
     nf = next((f for f in found if f.label == NO_FINDING), None)
     if nf is not None:
         busy = any(f.call is not Call.NEGATIVE for f in found

@@ -1,66 +1,21 @@
-"""Where a finding is, in words: lung zones and side from the finding's regions.
+"""Where a finding is, in words, from its one `radlens.schema.Location`.
 
-Regions carry `zones` (zone name such as "right lower", fraction of the region's heatmap mass)
-and `side` (the patient's "right"/"left"). The wording comes from the phrase library's
-``location`` block.
+The location itself (zones, side, status) comes from `radlens.grounding.locate.location_of`, the
+same object the findings line, the overlay and the exports read. The wording comes from the
+phrase library's ``location`` block; a location that is "not_determined" reads
+``not_determined`` (e.g. " (location not determined)"), a withheld one (lateral film) nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from radlens.schema import Region
+from radlens.grounding.locate import locate, location_of
+from radlens.schema import Location, LocationStatus
+
+__all__ = ["Location", "locate", "location_of", "phrase", "side_word"]
 
 _LEVELS = ("upper", "middle", "lower")
-
-
-@dataclass(frozen=True)
-class Location:
-    """A finding's location: zones (strongest first, each "<side> <level>") and side.
-
-    `side` is "right", "left", "bilateral" or None (unknown).
-    """
-
-    zones: tuple[str, ...] = ()
-    side: str | None = None
-
-    @property
-    def known(self) -> bool:
-        return bool(self.zones or self.side)
-
-
-def locate(regions: Sequence[Region], min_fraction: float = 0.2, max_zones: int = 2
-           ) -> Location:
-    """Combine `regions` into one `Location`.
-
-    Zone fractions are summed over regions and normalised; zones holding at least
-    `min_fraction` (0-1) of the mass are kept, strongest first, at most `max_zones`. The side is
-    "bilateral" when kept zones (or region sides) lie on both sides.
-    """
-    mass: dict[str, float] = {}
-    for r in regions:
-        for name, frac in r.zones:
-            key = " ".join(name.lower().split())
-            mass[key] = mass.get(key, 0.0) + max(0.0, float(frac))
-    total = sum(mass.values())
-    zones: tuple[str, ...] = ()
-    if total > 0:
-        ranked = sorted(mass.items(), key=lambda kv: (-kv[1], kv[0]))
-        zones = tuple(z for z, m in ranked if m / total >= min_fraction)[:max_zones]
-        if not zones:
-            zones = (ranked[0][0],)
-    sides = {z.split()[0] for z in zones if z.split()[0] in ("right", "left")}
-    if not sides:
-        sides = {r.side.lower() for r in regions if r.side and r.side.lower() in
-                 ("right", "left", "bilateral")}
-    side = None
-    if "bilateral" in sides or len(sides) > 1:
-        side = "bilateral"
-    elif sides:
-        side = next(iter(sides))
-    return Location(zones, side)
 
 
 def _split(zone: str) -> tuple[str, str]:
@@ -72,6 +27,10 @@ def _split(zone: str) -> tuple[str, str]:
 
 def phrase(loc: Location, words: dict[str, Any]) -> str:
     """The location phrase (leading space, e.g. " in the right lower zone"; "" when unknown)."""
+    if loc.status == LocationStatus.NOT_DETERMINED:
+        return str(words.get("not_determined", ""))
+    if not loc.known:
+        return ""
     if len(loc.zones) == 1:
         return str(words["one_zone"]).format(zone=loc.zones[0])
     if len(loc.zones) >= 2:
@@ -91,4 +50,6 @@ def phrase(loc: Location, words: dict[str, Any]) -> str:
 
 def side_word(loc: Location, words: dict[str, Any]) -> str:
     """"Right " / "Left " / "Bilateral " (capitalised, trailing space) or "" when unknown."""
+    if not loc.known:
+        return ""
     return str(words["side_words"].get(loc.side or "", ""))

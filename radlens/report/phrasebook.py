@@ -76,23 +76,45 @@ def clinical() -> dict[str, Any]:
     return _packaged("clinical.json")[0]
 
 
-def phrase(lib: dict[str, Any], label: str, section: str, call: Call,
+def phrase(lib: dict[str, Any], label: str, section: str, call: Call | str,
            variants: tuple[str, ...] = ()) -> str | None:
-    """The template sentence for `label` in `section` ("findings"/"impression") and `call`.
+    """The template sentence for `label` in `section` ("findings"/"impression") and `call`
+    (a `Call` or a phrase key such as "possible", see the library's ``certainty`` block).
 
     `variants` ("paediatric", "ap_view") are applied in order when the label defines them.
     Labels without an entry use the library's generic fallback. Returns None when the library
     has no sentence for this combination (e.g. a negative that belongs in a grouped list).
     """
+    key = call.value if isinstance(call, Call) else call
     entry = lib["labels"].get(label)
     if entry is None:
-        return str(lib["fallback"][section][call.value])
-    text: str | None = entry[section].get(call.value)
+        found = lib["fallback"][section].get(key)
+        return None if found is None else str(found)
+    text: str | None = entry[section].get(key)
     for v in variants:
-        override = entry.get("variants", {}).get(v, {}).get(section, {}).get(call.value)
+        override = entry.get("variants", {}).get(v, {}).get(section, {}).get(key)
         if override:
             text = override
     return text
+
+
+_DEFAULT_BANDS: dict[str, dict[str, Any]] = {
+    "stated": {"phrases": ["positive"], "labeller_value": 1, "weight_factor": 1.0},
+    "possible": {"phrases": ["possible", "uncertain"], "labeller_value": -1,
+                 "weight_factor": 0.8},
+    "uncertain": {"phrases": ["uncertain"], "labeller_value": -1, "weight_factor": 0.6},
+    "absent": {"phrases": ["negative"], "labeller_value": 0, "weight_factor": 0.0},
+}
+
+
+def band_spec(lib: dict[str, Any], band: str) -> dict[str, Any]:
+    """How a certainty band (a `radlens.schema.Certainty` value) is worded: ``phrases`` (phrase
+    keys tried in order), ``labeller_value`` (what the labeller must read back: 1, -1, 0) and
+    ``weight_factor`` (its share of the clinical weight in the impression order). From the
+    library's ``certainty.bands`` block; phrase files without one get the packaged defaults."""
+    bands = lib.get("certainty", {}).get("bands", {})
+    spec = bands.get(str(band)) or _DEFAULT_BANDS[str(band)]
+    return dict(spec)
 
 
 def entry(lib: dict[str, Any], label: str) -> dict[str, Any]:

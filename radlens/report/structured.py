@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from radlens.report.coverage import covered
-from radlens.report.location import locate
+from radlens.report.location import location_of
 from radlens.report.location import phrase as location_phrase
 from radlens.report.phrasebook import library
 from radlens.schema import Interpretation
@@ -14,10 +14,12 @@ from radlens.schema import Interpretation
 
 @dataclass(frozen=True)
 class Entry:
-    """One covered finding: `call` ("positive"/"negative"/"uncertain"), calibrated
-    `probability` in [0, 1], the `threshold` (and `uncertain_from`) behind the call, the `model`,
-    the location (`zones` strongest first, patient `side`, and the `location` phrase) and the
-    `region_ids` it rests on."""
+    """One covered finding: `call` ("positive"/"negative"/"uncertain"), its `certainty` band
+    ("stated"/"possible"/"uncertain"/"absent"), calibrated `probability` in [0, 1], the
+    `threshold` (and `uncertain_from`, `stated_from`) behind the call and band, the `model`, the
+    location (`zones` strongest first, patient `side`, `location_status` such as "located" or
+    "not_determined", `in_lung` heat share, and the `location` phrase) and the `region_ids` it
+    rests on. Every field is read from the finding and its one `Location`."""
 
     label: str
     call: str
@@ -29,6 +31,10 @@ class Entry:
     side: str | None
     location: str
     region_ids: tuple[str, ...]
+    certainty: str = "stated"
+    stated_from: float | None = None
+    location_status: str = "unknown"
+    in_lung: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -43,8 +49,11 @@ def structured_report(interp: Interpretation) -> tuple[Entry, ...]:
     out = []
     for f in covered(interp):
         regions = [r for r in (interp.region(i) for i in f.region_ids) if r is not None]
-        loc = locate(regions, float(words["min_fraction"]), int(words["max_zones"]))
+        loc = location_of(interp, f)
+        shown = loc.known
         out.append(Entry(f.label, f.call.value, float(f.probability), float(f.threshold),
-                         f.uncertain_from, f.model, loc.zones, loc.side,
-                         location_phrase(loc, words).strip(), tuple(r.id for r in regions)))
+                         f.uncertain_from, f.model, loc.zones if shown else (),
+                         loc.side if shown else None, location_phrase(loc, words).strip(),
+                         tuple(r.id for r in regions), f.certainty.value, f.stated_from,
+                         loc.status, loc.in_lung))
     return tuple(out)

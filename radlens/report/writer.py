@@ -1,10 +1,15 @@
 """Write a grounded draft report from an `Interpretation`.
 
-FINDINGS has one sentence per positive or uncertain finding (with its location, hedged with
-"Possible" when uncertain), then pertinent negatives grouped by anatomy; IMPRESSION lists
-positive and uncertain findings by clinical weight (findings the indication asks about first),
-or says the study is normal when a model assessed "No Finding" as positive. Every sentence
-carries the finding labels and region ids it rests on. Only covered findings (see
+FINDINGS has one sentence per positive or uncertain finding (with its location), worded by its
+certainty band (`radlens.schema.Certainty`: stated at or above the card's high-specificity
+threshold, "Possible ..." between the operating threshold and that one, hedged when uncertain;
+the band-to-phrase table is the phrase library's ``certainty`` block), then pertinent negatives
+grouped by anatomy; IMPRESSION lists positive and uncertain findings by clinical weight times
+the band's weight factor (findings the indication asks about first), or says the study is
+normal when a model assessed "No Finding" as positive. A CAUTION section carries the reading's
+guardrail warnings (`Interpretation.warnings`) as plain sentences. Every sentence carries the
+finding labels and region ids it rests on; every location comes from the finding's one
+`Location` (`radlens.grounding.locate.location_of`). Only covered findings (see
 `radlens.report.coverage`) are ever mentioned. Wording comes from the phrase library
 (`radlens.report.templates`), optionally replaced by a user's own phrasing (`radlens.report.style`).
 """
@@ -18,27 +23,33 @@ from typing import Any
 
 from radlens.report.context import ClinicalContext, context_for, demographic_line
 from radlens.report.coverage import NO_FINDING, covered
-from radlens.report.location import Location, locate, phrase, side_word
-from radlens.report.phrasebook import entry, library
+from radlens.report.location import Location, location_of, phrase, side_word
+from radlens.report.phrasebook import band_spec, entry, library
 from radlens.report.phrasebook import phrase as template
 from radlens.report.style import Style, resolve_style
-from radlens.schema import Call, Finding, Interpretation, Report, Sentence
+from radlens.schema import Call, Certainty, Finding, Interpretation, Report, Sentence
 
 GENERATOR = "radlens.report"
 SUPPORT_DEVICES = "Support Devices"
-SECTION_ORDER = ("clinical", "technique", "findings", "impression")
+SECTION_ORDER = ("clinical", "technique", "caution", "findings", "impression")
+_STYLE_CALL = {Certainty.STATED: Call.POSITIVE, Certainty.POSSIBLE: Call.UNCERTAIN,
+               Certainty.UNCERTAIN: Call.UNCERTAIN, Certainty.ABSENT: Call.NEGATIVE}
 
 
 @dataclass(frozen=True)
 class _Item:
-    """One statement to make: findings (1 or a merge) sharing one call and one location."""
+    """One statement to make: findings (1 or a merge) sharing one band and one location."""
 
     labels: tuple[str, ...]
-    call: Call
+    band: Certainty
     location: Location
     region_ids: tuple[str, ...]
     weight: float
     merge: dict[str, Any] | None = None
+
+    @property
+    def call(self) -> Call:
+        return Call.UNCERTAIN if self.band is Certainty.UNCERTAIN else Call.POSITIVE
 
 
 def _cap(text: str) -> str:
@@ -59,25 +70,38 @@ def _item(interp: Interpretation, lib: dict[str, Any], findings: Sequence[Findin
     for f in findings:
         ids += [r for r in f.region_ids if r not in ids]
     regions = [r for r in (interp.region(i) for i in ids) if r is not None]
-    words = lib["location"]
-    loc = locate(regions, float(words["min_fraction"]), int(words["max_zones"]))
     weight = max(float(entry(lib, f.label)["weight"]) for f in findings)
-    return _Item(tuple(f.label for f in findings), findings[0].call, loc,
-                 tuple(r.id for r in regions), weight, merge)
+    return _Item(tuple(f.label for f in findings), findings[0].certainty,
+                 location_of(interp, findings[0]), tuple(r.id for r in regions), weight, merge)
+
+
+def _merge_band(merge: dict[str, Any]) -> str:
+    """The band a merge applies to ("call": "positive" in older phrase files means stated)."""
+    if "band" in merge:
+        return str(merge["band"])
+    return {"positive": "stated", "uncertain": "uncertain"}.get(str(merge.get("call")), "")
 
 
 def _items(interp: Interpretation, lib: dict[str, Any], found: Sequence[Finding]
            ) -> list[_Item]:
-    """Positive and uncertain findings as statements, merges applied, heaviest first."""
+    """Positive and uncertain findings as statements, merges applied, heaviest first.
+
+    Findings merge into one sentence only when they share the merge's band and one location,
+    so a merged sentence never states a place one of its findings does not have.
+    """
     todo = {f.label: f for f in found if f.call is not Call.NEGATIVE and f.label != NO_FINDING}
     items: list[_Item] = []
     for merge in lib["merges"]:
         group = [todo.get(lab) for lab in merge["labels"]]
-        if all(f is not None and f.call.value == merge["call"] for f in group):
-            members = [f for f in group if f is not None]
-            items.append(_item(interp, lib, members, merge))
-            for f in members:
-                del todo[f.label]
+        members = [f for f in group if f is not None]
+        if len(members) != len(group) or any(f.certainty != _merge_band(merge)
+                                             for f in members):
+            continue
+        if len({location_of(interp, f) for f in members}) != 1:
+            continue
+        items.append(_item(interp, lib, members, merge))
+        for f in members:
+            del todo[f.label]
     items += [_item(interp, lib, [f]) for f in todo.values()]
     return sorted(items, key=lambda it: (-it.weight, it.labels))
 
@@ -90,9 +114,13 @@ def _statement(lib: dict[str, Any], item: _Item, section: str, ctx: ClinicalCont
     else:
         text = None
         if style is not None and section == "findings":
-            text = style.sentence(label, item.call, phrase(item.location, lib["location"]))
+            text = style.sentence(label, _STYLE_CALL[item.band],
+                                  phrase(item.location, lib["location"]))
         if text is None:
-            text = template(lib, label, section, item.call, ctx.variants) or ""
+            for key in band_spec(lib, item.band)["phrases"]:
+                text = template(lib, label, section, str(key), ctx.variants)
+                if text:
+                    break
     name = str(entry(lib, label)["name"])
     return Sentence(_fill(text or "", lib, item, name), section, item.labels, item.region_ids)
 
@@ -130,12 +158,11 @@ def _negatives(lib: dict[str, Any], negatives: Sequence[Finding], ctx: ClinicalC
 def _impression(lib: dict[str, Any], items: list[_Item], found: Sequence[Finding],
                 ctx: ClinicalContext) -> list[Sentence]:
     imp = lib["impression"]
-    factor = float(imp["uncertain_weight_factor"])
     bonus = float(imp["question_bonus"])
 
     def score(it: _Item) -> float:
         asked = bonus if ctx.asked.intersection(it.labels) else 0.0
-        return asked + it.weight * (1.0 if it.call is Call.POSITIVE else factor)
+        return asked + it.weight * float(band_spec(lib, it.band)["weight_factor"])
 
     out = [_statement(lib, it, "impression", ctx, None)
            for it in sorted(items, key=lambda it: (-score(it), it.labels))]
@@ -189,9 +216,10 @@ def write_report(interp: Interpretation, *, indication: str | None = None,
     the report and puts the findings it asks about first in the IMPRESSION. `style`: a `Style`
     or a path (report corpus folder/file, or a saved style JSON) whose most common phrasing per
     finding replaces the template wording in FINDINGS. `phrases`: a user phrase-library JSON.
-    Returns a `Report` whose sentences are in section order clinical, technique, findings,
-    impression; `thresholds` holds (label, operating threshold) of every covered finding and
-    `generator` names the phrase library, style and models. Raises `DataError` for bad files.
+    Returns a `Report` whose sentences are in section order clinical, technique, caution,
+    findings, impression; `thresholds` holds (label, operating threshold) and `certainty`
+    (label, band) of every covered finding, and `generator` names the phrase library, style
+    and models. Raises `DataError` for bad files.
     """
     lib = library(phrases)
     sty = resolve_style(style)
@@ -207,13 +235,16 @@ def write_report(interp: Interpretation, *, indication: str | None = None,
     if ctx.view:
         tech = lib["technique"].get(ctx.view.upper(), lib["technique"]["default"])
         sentences.append(Sentence(str(tech), "technique"))
+    for w in interp.warnings:
+        sentences.append(Sentence(_cap(w.message), "caution", (w.label,) if w.label else ()))
     items = _items(interp, lib, found)
     sentences += [_statement(lib, it, "findings", ctx, sty) for it in items]
     negatives = [f for f in found if f.call is Call.NEGATIVE and f.label != NO_FINDING]
     sentences += _negatives(lib, negatives, ctx, sty)
     sentences += _impression(lib, items, found, ctx)
     return Report(sentences=tuple(sentences), generator=_generator(lib, interp, sty),
-                  thresholds=tuple((f.label, float(f.threshold)) for f in found))
+                  thresholds=tuple((f.label, float(f.threshold)) for f in found),
+                  certainty=tuple((f.label, f.certainty.value) for f in found))
 
 
 def report_text(report: Report, sections: Sequence[str] = SECTION_ORDER,

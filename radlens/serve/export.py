@@ -1,8 +1,12 @@
 """Export batch result stores to CSV (one flat row per item) or JSONL (one object per item).
 
 CSV columns: ``key, path, status, error_type, error, attempts, elapsed_s, updated, id,
-positive, qc_warnings`` and then ``p:<label>`` (the finding probability) for every label that
-occurs in the stores, in sorted order. JSONL objects: ``key, path, status, attempts,
+positive, qc_warnings, warnings, report`` (``warnings``: the reading's guardrail warning
+codes, ``;``-separated; ``report``: the draft report text on one line, sections joined by
+" | "), then for every label that occurs in the stores, in sorted order: ``p:<label>`` (the
+probability), ``call:<label>`` (positive / uncertain / negative), ``certainty:<label>``
+(stated / possible / uncertain / absent) and ``where:<label>`` (the location as the report
+words it, from the finding's one `Location`). JSONL objects: ``key, path, status, attempts,
 elapsed_s, updated`` plus ``interpretation`` (the full Interpretation JSON) for done items or
 ``error: {type, message}`` for failed ones. Several stores (one per shard) export as one file.
 """
@@ -20,7 +24,28 @@ from radlens.errors import InputError
 from radlens.serve.store import iter_stores, summary_row
 
 BASE_COLUMNS = ("key", "path", "status", "error_type", "error", "attempts", "elapsed_s",
-                "updated", "id", "positive", "qc_warnings")
+                "updated", "id", "positive", "qc_warnings", "warnings", "report")
+PER_LABEL = ("p", "call", "certainty", "where")
+
+
+def reading_columns(result: str) -> dict[str, Any]:
+    """The reading's own columns of one stored result (Interpretation JSON text): warnings,
+    report text and per label call, certainty band and location wording."""
+    from radlens.render.legend import where_text
+    from radlens.report.writer import report_text
+    from radlens.schema import Interpretation
+    from radlens.schema_json import from_dict
+
+    interp = from_dict(json.loads(result), Interpretation)
+    row: dict[str, Any] = {
+        "warnings": ";".join(w.code for w in interp.warnings),
+        "report": " | ".join(report_text(interp.report).split("\n\n"))
+        if interp.report is not None else ""}
+    for f in interp.findings:
+        row[f"call:{f.label}"] = f.call.value
+        row[f"certainty:{f.label}"] = f.certainty.value
+        row[f"where:{f.label}"] = where_text(interp, f)
+    return row
 
 
 def _labels(stores: Sequence[str | os.PathLike[str]]) -> list[str]:
@@ -37,13 +62,17 @@ def write_csv(stores: Sequence[str | os.PathLike[str]], out: IO[str],
 
     `status`: only items with this status ("done" or "failed").
     """
-    columns = [*BASE_COLUMNS, *(f"p:{label}" for label in _labels(stores))]
+    columns = [*BASE_COLUMNS, *(f"{kind}:{label}" for label in _labels(stores)
+                                for kind in PER_LABEL)]
     writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", restval="")
     writer.writeheader()
     n = 0
     for item in iter_stores(stores):
         if status is None or item.status == status:
-            writer.writerow(summary_row(item))
+            row = summary_row(item)
+            if item.result is not None:
+                row.update(reading_columns(item.result))
+            writer.writerow(row)
             n += 1
     return n
 

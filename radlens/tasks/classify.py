@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -65,6 +65,15 @@ def heat_region(heatmap: np.ndarray, label: str, score: float, width: int,
                   heatmap=heatmap.astype(np.float32), side=side, score=score)
 
 
+def stated_threshold(card: dict[str, Any], label: str, threshold: float) -> float | None:
+    """The card's high-specificity threshold of `label` ("spec95") when it lies above the
+    operating `threshold`, else None (older cards have none: positives are then stated)."""
+    value = card.get("thresholds", {}).get(label, {}).get("spec95")
+    if value is None:
+        return None
+    return float(value) if float(value) > threshold else None
+
+
 def classify(image: Image, model: str | None = None, explain: bool = True) -> ClassifyResult:
     """Run the finding classifier on `image` (pixels in [0, 1], air dark, as loaded by radlens).
 
@@ -72,7 +81,9 @@ def classify(image: Image, model: str | None = None, explain: bool = True) -> Cl
     default, `radlens.models.registry.default_model`). Every label gets a `Finding` with its
     calibrated probability, the card's default operating threshold (maximum Youden) and the
     call; probabilities between the 95%-sensitivity threshold (`uncertain_from`, when lower)
-    and the default threshold are called uncertain. With
+    and the default threshold are called uncertain. The 95%-specificity threshold ("spec95",
+    when the card has one above the default) becomes `stated_from`: positives below it are in
+    the "possible" certainty band. With
     `explain`, each positive finding (other than No Finding) gets a Grad-CAM `Region`.
     Raises `ModelError` when no model is available.
     """
@@ -81,10 +92,12 @@ def classify(image: Image, model: str | None = None, explain: bool = True) -> Cl
 
     probs, loaded = probabilities(image, model)
     calls = []
+    high: dict[str, float | None] = {}
     for j, label in enumerate(loaded.labels):
         thr = loaded.threshold(label)
         low = loaded.threshold(label, "sens95")
         unsure = low if low < thr else None
+        high[label] = stated_threshold(loaded.card, label, thr)
         calls.append((label, float(probs[j]), thr, unsure,
                       Call.from_probability(float(probs[j]), thr, unsure)))
     positives = [j for j, c in enumerate(calls) if c[4] is Call.POSITIVE and c[0] != NO_FINDING]
@@ -96,6 +109,7 @@ def classify(image: Image, model: str | None = None, explain: bool = True) -> Cl
                                      image.meta.height)
     findings = tuple(
         Finding(label=label, probability=p, threshold=thr, call=call, model=loaded.info.name,
-                uncertain_from=unsure, region_ids=(regions[j].id,) if j in regions else ())
+                uncertain_from=unsure, region_ids=(regions[j].id,) if j in regions else (),
+                stated_from=high[label])
         for j, (label, p, thr, unsure, call) in enumerate(calls))
     return ClassifyResult(findings, tuple(regions.values()), loaded.info)

@@ -2,9 +2,11 @@
 
 Grounded regions are `radlens.schema.Region`s of kind FINDING. They keep the heatmap of the
 region they ground (Grad-CAM from the classifier) and add: `zones` (zone name, fraction of the
-heatmap's total mass in that zone; the rest lies outside the lungs), `box` (image pixels)
-around the main hot component, `mask` (that component on a 128 x 128 grid stretched over the
-image) and `side` (the patient's side holding more than 65% of the in-lung mass, else None).
+heatmap's total mass in that zone; their sum is the in-lung share, the rest lies outside the
+lungs), `box` (image pixels) around the main hot component *inside the segmented lungs*,
+`mask` (that component on a 128 x 128 grid stretched over the image; None when no heat lies
+in the lungs) and `side` (the patient's side holding more than 65% of the in-lung mass, else
+None). What the reading states about the place is `radlens.grounding.locate.locate` of these.
 """
 
 from __future__ import annotations
@@ -63,16 +65,15 @@ def ground_region(region: Region, lungs: LungResult, image_shape: tuple[int, int
     """
     if region.heatmap is None:
         return region
-    zones = zone_fractions(region.heatmap, lungs.zones)
-    comp, box, _ = main_component(region.heatmap, image_shape)
+    zones = zone_fractions(region.heatmap, lungs.zones, min_fraction=1e-4)
+    comp, box, _ = main_component(region.heatmap, image_shape, within=lungs.zones > 0)
     right = sum(f for z, f in zones if z.startswith("right"))
     left = sum(f for z, f in zones if z.startswith("left"))
     side = None
     if right + left > 0:
         share = right / (right + left)
         side = "right" if share > SIDE_SHARE else "left" if share < 1 - SIDE_SHARE else None
-    return replace(region, zones=zones, box=box if box is not None else region.box,
-                   mask=comp if comp.any() else None, side=side)
+    return replace(region, zones=zones, box=box, mask=comp if comp.any() else None, side=side)
 
 
 def ground_findings(image: Image, findings: tuple[Finding, ...], regions: tuple[Region, ...],

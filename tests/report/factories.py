@@ -61,8 +61,10 @@ def interpretations(draw: st.DrawFn, vocabulary: str = "chexpert14") -> Interpre
                 Call.NEGATIVE: max(0.0, thr - 0.2)}[call]
         regs = draw(regions_for(lab, i)) if call is not Call.NEGATIVE else ()
         regions += regs
+        # the high-specificity threshold: none (older card), below p (stated), above (possible)
+        high = draw(st.sampled_from((None, thr + 0.05, thr + 0.3)))
         findings.append(Finding(lab, prob, thr, call, "synthetic-model", unc,
-                                tuple(r.id for r in regs)))
+                                tuple(r.id for r in regs), high))
     m = meta(view_position=draw(st.sampled_from((None, "PA", "AP", "LL"))),
              patient_age_years=draw(st.one_of(st.none(), st.floats(0.1, 99))),
              patient_sex=draw(st.sampled_from((None, "F", "M", "O"))))

@@ -19,26 +19,81 @@ from radlens.report.export.patient import patient_for
 from radlens.schema import Interpretation, Report
 
 FORMATS = ("json", "fhir", "sr")
+# file-name endings that are the format, not part of the name (longest first)
+IMAGE_SUFFIXES = (".nii.gz", ".dcm.gz", ".dicom", ".dcm", ".png", ".jpeg", ".jpg", ".tiff",
+                  ".tif", ".nii", ".bmp", ".gz")
+
+
+def stem_for(source: str) -> str:
+    """The output-name stem of an input path: the whole file name less a known image suffix.
+
+    "1.2.276.0.7230010.3.1.4.1.dcm" -> "1.2.276.0.7230010.3.1.4.1" (never cut at the first
+    dot); "chest.nii.gz" -> "chest"; "IM0001" -> "IM0001". "image" when nothing is left.
+    """
+    name = Path(source).name
+    low = name.lower()
+    for suffix in IMAGE_SUFFIXES:
+        if low.endswith(suffix) and len(name) > len(suffix):
+            return name[:-len(suffix)]
+    return name or "image"
+
+
+class StemAllocator:
+    """Hands out output stems that never collide within one run.
+
+    `allocate(stem)` returns (stem, None) the first time and ("<stem>-2", note), ("<stem>-3",
+    note), ... on a clash (case-insensitive, for case-insensitive file systems); the note is a
+    plain sentence saying what was renamed.
+    """
+
+    def __init__(self) -> None:
+        self._used: set[str] = set()
+
+    def allocate(self, stem: str) -> tuple[str, str | None]:
+        if stem.lower() not in self._used:
+            self._used.add(stem.lower())
+            return stem, None
+        k = 2
+        while f"{stem}-{k}".lower() in self._used:
+            k += 1
+        new = f"{stem}-{k}"
+        self._used.add(new.lower())
+        return new, (f"output name {stem!r} is already used by another input in this run; "
+                     f"this one is written as {new!r}")
+
+
+def deidentified(interp: Interpretation) -> Interpretation:
+    """`interp` without patient identifiers or free-text clinical context.
+
+    The source path becomes "deidentified", ages above 89 become 90, the report's clinical
+    section (indication) is dropped and notes that name files are left out. UIDs are kept.
+    """
+    meta = interp.image
+    age = None if meta.patient_age_years is None else min(meta.patient_age_years, 90.0)
+    meta = dataclasses.replace(meta, source="deidentified", patient_age_years=age)
+    report = interp.report
+    if report is not None:
+        report = dataclasses.replace(report, sentences=tuple(
+            s for s in report.sentences if s.section != "clinical"))
+    notes = tuple(n for n in interp.notes if "/" not in n and "\\" not in n)
+    return dataclasses.replace(interp, image=meta, report=report, notes=notes)
 
 
 def _clean(interp: Interpretation, report: Report) -> tuple[Interpretation, Report]:
     """Interpretation and report without patient identifiers or free-text clinical context."""
-    meta = interp.image
-    age = None if meta.patient_age_years is None else min(meta.patient_age_years, 90.0)
-    meta = dataclasses.replace(meta, source="deidentified", patient_age_years=age)
-    report = dataclasses.replace(report, sentences=tuple(
-        s for s in report.sentences if s.section != "clinical"))
-    return dataclasses.replace(interp, image=meta, report=report), report
+    clean = deidentified(dataclasses.replace(interp, report=report))
+    assert clean.report is not None
+    return clean, clean.report
 
 
 def export(interp: Interpretation, fmt: str, out_dir: str | os.PathLike[str],
-           deidentify: bool = False) -> list[Path]:
+           deidentify: bool = False, stem: str | None = None) -> list[Path]:
     """Write `interp` in format `fmt` ("json", "fhir", "sr" or "all") into `out_dir`.
 
     The report is `interp.report`, or one written with `write_report(interp)` when it has none
     (attach your own, e.g. with an indication, via ``dataclasses.replace(interp, report=...)``).
-    File names are ``<image stem>.report.json`` / ``.fhir.json`` / ``.sr.dcm`` (the
-    Interpretation id instead of the image stem when `deidentify`). With `deidentify`, patient
+    File names are ``<stem>.report.json`` / ``.fhir.json`` / ``.sr.dcm``; `stem` defaults to
+    `stem_for` of the source (the Interpretation id when `deidentify`). With `deidentify`, patient
     name, ID, birth date, accession number, the source path and the report's clinical section
     are left out and ages above 89 become 90. Returns the written paths in format order.
     Raises `DataError` for an unknown format, `InputError` when `out_dir` cannot be written,
@@ -60,9 +115,9 @@ def export(interp: Interpretation, fmt: str, out_dir: str | os.PathLike[str],
     if deidentify:
         patient = deid_patient(patient)
         interp, report = _clean(interp, report)
-        stem = interp.id
+        stem = stem or interp.id
     else:
-        stem = Path(interp.image.source).name.split(".")[0] or interp.id
+        stem = stem or stem_for(interp.image.source)
     paths: list[Path] = []
     try:
         for f in wanted:

@@ -4,14 +4,21 @@ One measurement group (TID 1501, or TID 1410 with the box outline when a finding
 box and the source is a DICOM image) per covered finding: finding type (SNOMED CT / DICOM /
 local code), qualitative evaluation Present/Absent/Indeterminate, the calibrated probability
 (DCM 122157, no units), finding site with laterality, the model as algorithm identification and
-the source image reference. The FINDINGS and IMPRESSION text follow as TEXT items (DCM 121070 /
-121073) in the root container. Patient and study fields come from the source DICOM header
+the source image reference. Each group also carries the operating threshold (and the
+uncertain-call and high-specificity thresholds when known) as measurements coded in the private
+99RADLENS scheme, one finding site per reported zone (SNOMED CT upper / middle / lower zone of
+lung, with the zone's laterality) and, when the heat lies mostly outside the lungs, a
+"location not determined" qualitative evaluation. The FINDINGS and IMPRESSION text follow as
+TEXT items (DCM 121070 / 121073) in the root container. The private scheme is declared in the
+Coding Scheme Identification Sequence; Study ID is the source's, else a value derived from the
+Study Instance UID. Patient and study fields come from the source DICOM header
 (de-identified on request); the SR joins the source study (same Study Instance UID) in a new
 series. A non-DICOM source gets a new study.
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +39,27 @@ def _concept(hd: Any, code: codes.Code) -> Any:
     return hd.sr.CodedConcept(value=value, scheme_designator=scheme, meaning=meaning)
 
 
+def study_id_for(study_uid: str) -> str:
+    """A Study ID (SH, at most 16 characters) derived from a Study Instance UID, for studies
+    whose source has none (or was de-identified): "RL" + 10 hex digits of its SHA-256."""
+    return "RL" + hashlib.sha256(study_uid.encode("ascii")).hexdigest()[:10].upper()
+
+
+def coding_schemes() -> Any:
+    """The Coding Scheme Identification Sequence items of the private schemes we use."""
+    from pydicom.dataset import Dataset
+
+    items = []
+    for designator, info in codes.table()["private_schemes"].items():
+        it = Dataset()
+        it.CodingSchemeDesignator = designator
+        it.CodingSchemeName = info["name"]
+        it.CodingSchemeVersion = info["version"]
+        it.CodingSchemeResponsibleOrganization = info["organization"]
+        items.append(it)
+    return items
+
+
 def _evidence(patient: Patient) -> Any:
     from pydicom.dataset import Dataset
 
@@ -39,13 +67,13 @@ def _evidence(patient: Patient) -> Any:
     ev = Dataset()
     date, time = today()
     ev.PatientName = patient.name
-    ev.PatientID = patient.id
+    ev.PatientID = patient.id or ("" if patient.from_dicom else "UNKNOWN")
     ev.PatientBirthDate = patient.birth_date
     ev.PatientSex = patient.sex
     ev.StudyInstanceUID = patient.study_uid or pseudo_uid()
     ev.StudyDate = patient.study_date or date
     ev.StudyTime = patient.study_time or time
-    ev.StudyID = patient.study_id
+    ev.StudyID = patient.study_id or study_id_for(ev.StudyInstanceUID)
     ev.AccessionNumber = patient.accession
     ev.ReferringPhysicianName = ""
     ev.SeriesInstanceUID = patient.series_uid or pseudo_uid()
@@ -60,21 +88,41 @@ def _group(hd: Any, e: Entry, interp: Interpretation, ev: Any, referenced: bool)
     t = codes.table()
     finding = _concept(hd, codes.finding_codes(e.label)[0])
     lat = t["laterality"].get(e.side or "")
-    site = hd.sr.FindingSite(anatomic_location=_concept(hd, codes.site(e.label)),
-                             laterality=_concept(hd, tuple(lat)) if lat else None)
+    sites = [hd.sr.FindingSite(anatomic_location=_concept(hd, codes.site(e.label)),
+                               laterality=_concept(hd, tuple(lat)) if lat else None)]
+    for zone in e.zones:
+        side, _, level = zone.partition(" ")
+        if level in t["zones"] and side in t["laterality"]:
+            sites.append(hd.sr.FindingSite(
+                anatomic_location=_concept(hd, tuple(t["zones"][level])),
+                laterality=_concept(hd, tuple(t["laterality"][side]))))
+    unit = _concept(hd, codes.get("no_units"))
+    measurements = [hd.sr.Measurement(name=_concept(hd, codes.get("probability")),
+                                      value=float(e.probability), unit=unit),
+                    hd.sr.Measurement(name=_concept(hd, codes.get("threshold")),
+                                      value=float(e.threshold), unit=unit)]
+    for key, value in (("uncertain_from", e.uncertain_from), ("stated_from", e.stated_from)):
+        if value is not None:
+            measurements.append(hd.sr.Measurement(name=_concept(hd, codes.get(key)),
+                                                  value=float(value), unit=unit))
+    evaluations = [hd.sr.QualitativeEvaluation(
+        name=finding, value=_concept(hd, tuple(t["presence"][e.call])))]
+    if e.location_status == "not_determined":
+        evaluations.append(hd.sr.QualitativeEvaluation(
+            name=_concept(hd, codes.site(e.label)),
+            value=_concept(hd, codes.get("location_not_determined"))))
     common: dict[str, Any] = dict(
         tracking_identifier=hd.sr.TrackingIdentifier(uid=pseudo_uid(), identifier=e.label),
         finding_type=finding,
         algorithm_id=hd.sr.AlgorithmIdentification(name=e.model or "radlens",
                                                     version=_model_version(interp, e.model)),
-        finding_sites=[site],
-        measurements=[hd.sr.Measurement(name=_concept(hd, codes.get("probability")),
-                                        value=float(e.probability),
-                                        unit=_concept(hd, codes.get("no_units")))],
-        qualitative_evaluations=[hd.sr.QualitativeEvaluation(
-            name=finding, value=_concept(hd, tuple(t["presence"][e.call])))])
-    box = next((r.box for r in (interp.region(i) for i in e.region_ids)
-                if r is not None and r.box is not None), None)
+        finding_sites=sites,
+        measurements=measurements,
+        qualitative_evaluations=evaluations)
+    box = None
+    if e.zones or e.side:  # no outline where the location is not stated
+        box = next((r.box for r in (interp.region(i) for i in e.region_ids)
+                    if r is not None and r.box is not None), None)
     if referenced and box is not None:
         data = np.array([[box.x0, box.y0], [box.x1, box.y0], [box.x1, box.y1],
                          [box.x0, box.y1], [box.x0, box.y0]], dtype=np.float32)
@@ -126,5 +174,6 @@ def write_sr(interp: Interpretation, report: Report, patient: Patient, path: Pat
         series_number=SR_SERIES_NUMBER, sop_instance_uid=pseudo_uid(), instance_number=1,
         manufacturer="radlens", is_complete=True, is_final=False, is_verified=False,
         series_description="radlens draft report (AI, unverified)")
+    sr.CodingSchemeIdentificationSequence = coding_schemes()
     sr.save_as(path, enforce_file_format=True)
     return path
