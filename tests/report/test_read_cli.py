@@ -82,3 +82,72 @@ def test_deidentify_covers_json_overlay_and_exports(tmp_path: Path,
     data = json.loads(main_json.read_text())
     assert data["image"]["source"] == "deidentified"
     assert data["image"]["patient_age_years"] == 90.0
+
+
+def test_one_reading_agrees_through_every_output(tmp_path: Path) -> None:
+    """The bundled models' reading of the sample film: findings line, report, structured
+    entries, overlay legend and batch CSV all state each finding's one location and band."""
+    pytest.importorskip("data_store", reason="needs radlens[sample] (pydicom-data)")
+    import csv
+    import io
+
+    from radlens.cli.read import _describe
+    from radlens.pipeline import read
+    from radlens.render.legend import legend_lines, where_text
+    from radlens.report import structured_report
+    from radlens.samples import sample_path
+    from radlens.schema_json import to_json
+    from radlens.serve.export import write_csv
+    from radlens.serve.store import ResultStore
+
+    interp = read(sample_path())
+    lines = _describe(interp)
+    entries = {e.label: e for e in structured_report(interp)}
+    assert interp.report is not None
+    db = tmp_path / "r.sqlite"
+    with ResultStore(db) as store:
+        store.record_done("k", "sample", to_json(interp), 1.0)
+    buf = io.StringIO()
+    write_csv([db], buf)
+    (row,) = list(csv.DictReader(io.StringIO(buf.getvalue())))
+    for f in interp.findings:
+        words = where_text(interp, f)
+        line = next(x for x in lines if x.strip().startswith(f.label + " "))
+        assert line.endswith(words) and f.certainty.value in line
+        assert entries[f.label].location == words
+        assert entries[f.label].certainty == f.certainty.value
+        assert row[f"where:{f.label}"] == words
+        if f.call.value == "positive" and f.label != "No Finding":
+            assert any(x.startswith(f.label) and x.endswith(words) for x in legend_lines(interp))
+            said = " ".join(s.text for s in interp.report.sentences
+                            if f.label in s.finding_labels and s.section == "findings")
+            assert words in said
+            loc = f.location
+            assert loc is not None and loc.in_lung is not None
+            for rid in f.region_ids:
+                region = interp.region(rid)
+                assert region is not None
+                assert (region.box is not None) == (region.mask is not None)
+
+
+def test_probable_lateral_film_is_read_without_sides_or_zones(tmp_path: Path) -> None:
+    """A film QC calls probable_lateral (no mediastinum between two lung fields): no lung
+    split, every location withheld, a lateral_view warning and its sentence in the report."""
+    from radlens.pipeline import read
+    from radlens.schema import RegionKind
+
+    rng = np.random.default_rng(0)
+    y = np.mgrid[0:256, 0:256][0] / 255.0
+    flat = np.clip(0.5 + 0.3 * (y - 0.5) + 0.05 * rng.standard_normal((256, 256)), 0, 1)
+    interp = read(_png(tmp_path / "lat.png", flat), age=40)
+    assert "probable_lateral" in [i.code for i in interp.qc.issues]
+    assert [w.code for w in interp.warnings] == ["lateral_view"]
+    assert not [r for r in interp.regions if r.kind in (RegionKind.LUNG, RegionKind.ZONE)]
+    assert all(r.side is None and r.zones == () for r in interp.regions)
+    for f in interp.findings:
+        assert f.location is None or f.location.status == "withheld"
+    assert interp.report is not None
+    assert "lateral film" in interp.report.section_text("caution")
+    text = interp.report.section_text("findings") + interp.report.section_text("impression")
+    for word in ("right", "left", "zone", "bilateral"):
+        assert word not in text.lower()
