@@ -106,7 +106,7 @@ function draw() {
   ctx.font = Math.max(11, Math.round(w / 45)) + "px sans-serif";
   for (const it of layers) {
     const bx = it.region.box;
-    if (!bx) continue;
+    if (!bx || !boxShown(state.interp, it.region)) continue;
     const c = TINT[it.region.kind] || [255, 255, 0];
     ctx.strokeStyle = ctx.fillStyle = `rgb(${c.join(",")})`;
     ctx.lineWidth = active ? 4 : 2;
@@ -122,15 +122,34 @@ function el(tag, text, cls) {
   return e;
 }
 
+// certainty band (Report.certainty) and location (Finding.location) come from the reading
+function band(f, interp) {
+  const pairs = (interp.report && interp.report.certainty) || [];
+  const b = (pairs.find((p) => p[0] === f.label) || [])[1];
+  return b === "possible" ? `${f.call} (possible)` : f.call;
+}
+function where(f) {
+  const loc = f.location;
+  if (!loc) return "";
+  if (loc.status === "not_determined") return " (location not determined)";
+  if (loc.status === "withheld") return " (location withheld: lateral view)";
+  return loc.zones && loc.zones.length ? ` (${loc.zones.join(", ")})` : "";
+}
+function boxShown(interp, region) {
+  const f = (interp.findings || []).find((x) => (x.region_ids || []).includes(region.id));
+  return !f || !f.location || f.location.status === "located";
+}
+
 function renderInfo(interp) {
   const m = interp.image;
   $("meta").textContent = [`${m.width}x${m.height}`, m.format.toUpperCase(), m.modality,
     m.view_position].filter(Boolean).join(", ");
   $("qc").replaceChildren(...(interp.qc.issues || []).filter((i) => i.severity !== "info")
-    .map((i) => el("li", `${i.severity}: ${i.message}`, i.severity)));
+    .map((i) => el("li", `${i.severity}: ${i.message}`, i.severity)),
+    ...(interp.warnings || []).map((w) => el("li", `warning: ${w.message}`, "warning")));
   const rows = [...(interp.findings || [])].sort((a, b) => b.probability - a.probability).map((f) => {
     const tr = el("tr", undefined, f.call);
-    [f.label, f.probability.toFixed(2), f.call, f.threshold.toFixed(2)].forEach((t) => tr.append(el("td", t)));
+    [f.label + where(f), f.probability.toFixed(2), band(f, interp), f.threshold.toFixed(2)].forEach((t) => tr.append(el("td", t)));
     tr.addEventListener("mouseenter", () => { state.highlight = f.region_ids; draw(); });
     tr.addEventListener("mouseleave", () => { state.highlight = null; draw(); });
     return tr;
@@ -148,7 +167,7 @@ function renderInfo(interp) {
     span.addEventListener("click", () => { span.classList.toggle("pinned"); on(); });
     return span;
   }));
-  const text = ["findings", "impression"].map((sec) => {
+  const text = ["caution", "findings", "impression"].map((sec) => {
     const t = sentences.filter((s) => s.section === sec).map((s) => s.text).join(" ");
     return t ? sec.toUpperCase() + ": " + t : "";
   }).filter(Boolean).join("\n\n");
