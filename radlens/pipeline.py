@@ -115,7 +115,8 @@ def read(source: str | os.PathLike[str] | Image, *, model: str | None = None,
     else:
         findings, regions, models = classified
     name = models[0].name if models else ""
-    guard = assess(image.meta, qc, _population(name) if name else None, name, age)
+    card_ref = (model or name) if models else ""  # a card path when the caller gave one
+    guard = assess(image.meta, qc, _population(card_ref) if card_ref else None, name, age)
     grounded = None
     if explain and not guard.lateral:
         grounded = _ground(image, findings, regions)

@@ -151,3 +151,37 @@ def test_probable_lateral_film_is_read_without_sides_or_zones(tmp_path: Path) ->
     text = interp.report.section_text("findings") + interp.report.section_text("impression")
     for word in ("right", "left", "zone", "bilateral"):
         assert word not in text.lower()
+
+
+def test_card_population_and_spec95_drive_the_reading(tmp_path: Path,
+                                                      chest_like: np.ndarray) -> None:
+    """A synthetic card (the bundled weights, plus a population block and spec95
+    thresholds): a child gets age_below_population, a positive below spec95 reads possible."""
+    from radlens.models.registry import default_model, find_card
+    from radlens.pipeline import read
+
+    name = default_model("classify")
+    if name is None:
+        pytest.skip("no bundled classifier")
+    card = {k: v for k, v in find_card(name).items() if not k.startswith("_")}
+    card["population"] = {"age_min": 18, "age_max": 120, "views": ["PA", "AP"],
+                          "sources": ["synthetic"], "description": "adults"}
+    for entry in card["thresholds"].values():
+        entry["spec95"] = 0.9999
+    (tmp_path / card["weights"]["file"]).symlink_to(
+        Path(find_card(name)["_path"]).parent / card["weights"]["file"])
+    path = tmp_path / "card.json"
+    path.write_text(json.dumps(card), encoding="utf-8")
+    img = _png(tmp_path / "child.png", chest_like)
+    interp = read(img, model=str(path), age=7, explain=False)
+    codes = [w.code for w in interp.warnings]
+    assert "age_below_population" in codes
+    assert interp.image.patient_age_years == 7
+    assert interp.report is not None
+    assert "younger than the population" in interp.report.section_text("caution")
+    for f in interp.findings:
+        assert f.stated_from == pytest.approx(0.9999) or f.threshold >= 0.9999
+        if f.call.value == "positive" and f.probability < 0.9999:
+            assert f.certainty.value == "possible"
+    adult = read(img, model=str(path), age=40, explain=False)
+    assert "age_below_population" not in [w.code for w in adult.warnings]
