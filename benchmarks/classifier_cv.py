@@ -21,6 +21,7 @@ import logging
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -56,6 +57,33 @@ def calibrate_fold(val_logits: np.ndarray, labels: np.ndarray, mask: np.ndarray,
     return temps, thr
 
 
+def finite(obj: Any) -> Any:
+    """`obj` with every NaN / infinite float replaced by None (standard JSON)."""
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [finite(v) for v in obj]
+    if isinstance(obj, float | np.floating):
+        return float(obj) if np.isfinite(obj) else None
+    return obj
+
+
+def record_in_card(card_path: Path, summary: dict[str, Any], holdout: list[str]) -> None:
+    """Write the run's figures into a model card (weights untouched, so its SHA-256 holds)."""
+    card = json.loads(card_path.read_text("utf-8"))
+    cfg = summary["config"]
+    entry = {"command": "benchmarks/classifier_cv.py " + " ".join(
+                 f"--{k.replace('_', '-')} {v}" for k, v in cfg.items()
+                 if k in ("size", "freeze", "folds", "epochs", "lr", "max_per_source",
+                          "holdout", "max_normal_call_rate") and v not in ("", None)),
+             "minutes": summary["minutes"], "figures": finite(summary["figures"])}
+    if holdout:
+        card.setdefault("leave_one_source_out", {})[",".join(holdout)] = entry
+    else:
+        card["cross_validation"] = entry
+    card_path.write_text(json.dumps(finite(card), indent=2, allow_nan=False) + "\n")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=224)
@@ -73,6 +101,9 @@ def main() -> int:
     ap.add_argument("--cache-dir", default="/tmp/radlens-cache")
     ap.add_argument("--out", required=True)
     ap.add_argument("--n-boot", type=int, default=500)
+    ap.add_argument("--card", default=None,
+                    help="model card (JSON) to record these figures in, under "
+                         "cross_validation (or leave_one_source_out with --holdout)")
     ap.add_argument("--max-normal-call-rate", type=float, default=0.08,
                     help="operating thresholds: share of validation normals allowed a call")
     args = ap.parse_args()
@@ -134,7 +165,9 @@ def main() -> int:
              names=np.asarray(names))
     summary = {"config": {**vars(args)}, "minutes": round((time.time() - t0) / 60, 1),
                "folds": fold_info, "figures": res}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
+    (out / "summary.json").write_text(json.dumps(finite(summary), indent=2))
+    if args.card:
+        record_in_card(Path(args.card), summary, holdout)
     what = f"holdout {args.holdout}" if holdout else f"{args.folds}-fold patient CV"
     print(f"size {args.size}, freeze {args.freeze}, {what}, "
           f"{summary['minutes']} min")

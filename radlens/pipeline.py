@@ -35,7 +35,7 @@ def _classifier_available() -> bool:
     return importlib.util.find_spec("radlens.tasks.classify") is not None
 
 
-def _classify(image: Image, model: str | None, explain: bool
+def _classify(image: Image, model: str | None, explain: bool, age: float | None = None
               ) -> tuple[tuple[Finding, ...], tuple[Region, ...], tuple[ModelInfo, ...]] | None:
     if not _classifier_available():
         return None
@@ -45,8 +45,21 @@ def _classify(image: Image, model: str | None, explain: bool
     name = model or default_model("classify")
     if name is None:
         return None
-    result = classify(image, model=name, explain=explain)
+    result = classify(image, model=name, explain=explain,
+                      population=_population_of(image, name, age))
     return tuple(result.findings), tuple(result.regions), (result.model,)
+
+
+def _population_of(image: Image, model: str, age: float | None) -> str | None:
+    """"paediatric" below the card's adult age (default 18), "adult" at or above it, None when
+    the age is unknown (the calls then use the adult thresholds)."""
+    from radlens.tasks.guardrails import patient_age, read_header
+
+    years, _ = patient_age(image.meta, read_header(image.meta), age)
+    if years is None:
+        return None
+    block = _population(model) or {}
+    return "paediatric" if years < float(block.get("age_min", 18)) else "adult"
 
 
 def _ground(image: Image, findings: tuple[Finding, ...], regions: tuple[Region, ...]
@@ -109,7 +122,7 @@ def read(source: str | os.PathLike[str] | Image, *, model: str | None = None,
     findings: tuple[Finding, ...] = ()
     regions: tuple[Region, ...] = ()
     models: tuple[ModelInfo, ...] = ()
-    classified = _classify(image, model, explain)
+    classified = _classify(image, model, explain, age)
     if classified is None:
         notes.append(NO_MODEL_NOTE)
     else:

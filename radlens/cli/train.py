@@ -126,6 +126,6 @@ def train_and_report(cfg: Any, train: Callable[..., Any], export_run: Callable[[
         print(f"model card: {summary['card']}  ({summary['minutes']} min, "
               f"{summary['epochs']} epochs, best {summary['best_epoch']})")
         for name, value in summary[key].items():
-            print(line.format(name=name, value=value))
+            print(line.format(name=name, value=float("nan") if value is None else value))
     sys.stdout.flush()
     return 0

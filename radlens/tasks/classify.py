@@ -74,17 +74,21 @@ def stated_threshold(card: dict[str, Any], label: str, threshold: float) -> floa
     return float(value) if float(value) > threshold else None
 
 
-def classify(image: Image, model: str | None = None, explain: bool = True) -> ClassifyResult:
+def classify(image: Image, model: str | None = None, explain: bool = True,
+             population: str | None = None) -> ClassifyResult:
     """Run the finding classifier on `image` (pixels in [0, 1], air dark, as loaded by radlens).
 
     `model`: a bundled model name, a model card path or a run folder (default: the bundled
     default, `radlens.models.registry.default_model`). Every label gets a `Finding` with its
     calibrated probability, the card's default operating threshold (maximum Youden) and the
-    call; probabilities between the 95%-sensitivity threshold (`uncertain_from`, when lower)
-    and the default threshold are called uncertain. The 95%-specificity threshold ("spec95",
+    call; probabilities between the lower threshold (`uncertain_from`: the card's
+    95%-specificity threshold "spec95" where it has one, else the 95%-sensitivity one, when
+    lower than the default) and the default threshold are called uncertain. The 95%-specificity threshold ("spec95",
     when the card has one above the default) becomes `stated_from`: positives below it are in
     the "possible" certainty band. With
     `explain`, each positive finding (other than No Finding) gets a Grad-CAM `Region`.
+    `population` ("adult", "paediatric" or None for unknown): use the card's thresholds for
+    that population when it has them (``population_thresholds``); unknown -> adult ones.
     Raises `ModelError` when no model is available.
     """
     from radlens.models.classifier import preprocess
@@ -94,8 +98,12 @@ def classify(image: Image, model: str | None = None, explain: bool = True) -> Cl
     calls = []
     high: dict[str, float | None] = {}
     for j, label in enumerate(loaded.labels):
-        thr = loaded.threshold(label)
-        low = loaded.threshold(label, "sens95")
+        thr = loaded.threshold(label, population=population)
+        # the "uncertain" band starts at the 95%-specificity threshold where the card has one
+        # (many-label cards: sens95 lies near 0 for rare labels); older cards use sens95
+        kinds = loaded.card["thresholds"][label]
+        low = loaded.threshold(label, "spec95" if "spec95" in kinds else "sens95",
+                               population=population)
         unsure = low if low < thr else None
         high[label] = stated_threshold(loaded.card, label, thr)
         calls.append((label, float(probs[j]), thr, unsure,
