@@ -33,6 +33,7 @@ from radlens.data.adult import adult_labels
 from radlens.paths import data_root
 from radlens.train.calibrate import fit_temperature, sigmoid
 from radlens.train.config import TrainConfig
+from radlens.train.export import default_anchors
 from radlens.train.frozen import Features, fit, predict_features
 from radlens.train.operating import operating_thresholds
 
@@ -40,7 +41,7 @@ SETS = ("nih-cxr14", "tb-cxr", "covid-hannover", "covid-cxr", "pneumonia-kermany
 
 
 def calibrate_fold(val_logits: np.ndarray, labels: np.ndarray, mask: np.ndarray,
-                   adult: np.ndarray, anchor_rows: np.ndarray, names: list[str],
+                   adult: np.ndarray, sources: list[str], names: list[str],
                    rate: float) -> tuple[np.ndarray, dict[str, float]]:
     """Temperatures (fitted on adult rows where they hold both classes, else all rows) and
     operating thresholds on the validation part."""
@@ -52,7 +53,8 @@ def calibrate_fold(val_logits: np.ndarray, labels: np.ndarray, mask: np.ndarray,
                 temps[j] = fit_temperature(val_logits[k, j], labels[k, j])
                 break
     probs = sigmoid(val_logits / temps)
-    thr = operating_thresholds(probs, labels, mask, names, adult, anchor_rows=anchor_rows,
+    thr = operating_thresholds(probs, labels, mask, names, adult,
+                               anchors=default_anchors(sources, adult),
                                max_normal_call_rate=rate)
     return temps, thr
 
@@ -121,7 +123,6 @@ def main() -> int:
     parts = feats.fold_of([0.1] * 10, cfg.seed)
     src = np.asarray([s.split("/")[0] for s in sp.sources], dtype=object)
     adult = np.asarray([m.get("population") == "adult" for m in sp.meta])
-    anchor = np.isin(src, ["covid", "hannover"])
     n, L = sp.labels.shape
     probs = np.full((n, L), np.nan, np.float32)
     calls = np.zeros((n, L), np.float32)
@@ -143,9 +144,9 @@ def main() -> int:
         logging.info("fold %d: train %d, val %d, test %d images", f, len(tr), len(va), len(te))
         model, state = fit(cfg, feats, tr, va, None, progress=False)
         vl = predict_features(model, feats.features, va, cfg.freeze_blocks)
-        has_anchor = anchor[va] if anchor[va].any() else adult[va]
-        temps, thr = calibrate_fold(vl, sp.labels[va], sp.mask[va], adult[va], has_anchor,
-                                    names, args.max_normal_call_rate)
+        temps, thr = calibrate_fold(vl, sp.labels[va], sp.mask[va], adult[va],
+                                    [sp.sources[i] for i in va], names,
+                                    args.max_normal_call_rate)
         tl = predict_features(model, feats.features, te, cfg.freeze_blocks)
         p = sigmoid(tl / temps)
         probs[te] = p

@@ -80,13 +80,13 @@ def classify(image: Image, model: str | None = None, explain: bool = True,
 
     `model`: a bundled model name, a model card path or a run folder (default: the bundled
     default, `radlens.models.registry.default_model`). Every label gets a `Finding` with its
-    calibrated probability, the card's default operating threshold (maximum Youden) and the
-    call; probabilities between the lower threshold (`uncertain_from`: the card's
-    95%-specificity threshold "spec95" where it has one, else the 95%-sensitivity one, when
-    lower than the default) and the default threshold are called uncertain. The 95%-specificity threshold ("spec95",
-    when the card has one above the default) becomes `stated_from`: positives below it are in
-    the "possible" certainty band. With
-    `explain`, each positive finding (other than No Finding) gets a Grad-CAM `Region`.
+    calibrated probability, the card's default threshold ("operating" on many-label cards,
+    maximum Youden on older ones) and the call; probabilities between the lower threshold
+    (`uncertain_from`: the card's 95%-specificity threshold "spec95" where it has one, else the
+    95%-sensitivity one, when lower than the default) and the default threshold are called
+    uncertain. The 95%-specificity threshold (when above the default) becomes `stated_from`:
+    positives below it are in the "possible" certainty band. With `explain`, each positive
+    finding (other than No Finding) gets a Grad-CAM `Region`.
     `population` ("adult", "paediatric" or None for unknown): use the card's thresholds for
     that population when it has them (``population_thresholds``); unknown -> adult ones.
     Raises `ModelError` when no model is available.

@@ -96,6 +96,22 @@ def _thresholds(entry: dict[str, float]) -> dict[str, Any]:
     return out
 
 
+ANCHORS = {"Pneumonia": (("covid", "hannover"), 0.95), "Tuberculosis": (("tb-cxr",), 0.85)}
+
+
+def default_anchors(sources: list[str], adult: np.ndarray
+                    ) -> dict[str, tuple[np.ndarray, float]]:
+    """Sensitivity anchors of the operating thresholds: Pneumonia keeps 95% sensitivity on the
+    adult COVID-collection / Hannover films, Tuberculosis 85% on the TB collections (adult
+    films of the run when it has none of those sources)."""
+    src = np.asarray([s.split("/")[0] for s in sources], dtype=object)
+    out = {}
+    for label, (names, sens) in ANCHORS.items():
+        rows = adult & np.isin(src, list(names))
+        out[label] = (rows if rows.any() else adult, sens)
+    return out
+
+
 def calibrate_by_population(logits: np.ndarray, val: Split, labels: tuple[str, ...]
                             ) -> tuple[dict[str, dict[str, float]],
                                        dict[str, dict[str, dict[str, float]]]]:
@@ -128,10 +144,8 @@ def calibrate_by_population(logits: np.ndarray, val: Split, labels: tuple[str, .
     temps = np.array([cal[n]["temperature"] for n in labels])
     probs = sigmoid(logits / temps)
     if "No Finding" in labels:
-        src = np.asarray([s.split("/")[0] for s in val.sources], dtype=object)
-        anchor = adult & np.isin(src, ["covid", "hannover"])
         op = operating_thresholds(probs, val.labels, val.mask, labels, adult,
-                                  anchor_rows=anchor if anchor.any() else adult)
+                                  anchors=default_anchors(val.sources, adult))
         for n in labels:
             cal[n]["threshold_operating"] = op[n]
     by_pop: dict[str, dict[str, dict[str, float]]] = {"adult": cal}

@@ -8,14 +8,14 @@ level at which at most `max_normal_call_rate` of those normal films get any find
 anchor label (Pneumonia) gets the highest threshold that keeps `anchor_sensitivity` on its
 anchor positives. The anchor is never raised to meet the bound: when its own false calls on
 normal films exceed `max_normal_call_rate`, the other labels go to their strictest level
-(above every normal film) and the rate is the anchor's. No threshold is ever below the label's
+(above every normal film) and the rate is the anchors'. No threshold is ever below the label's
 Youden threshold; labels without both classes in the fitting rows keep it.
 All probabilities are calibrated (after temperature scaling), in [0, 1].
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -44,18 +44,20 @@ def sens_threshold(positives: np.ndarray, sensitivity: float) -> float:
 
 def operating_thresholds(probs: np.ndarray, labels: np.ndarray, mask: np.ndarray,
                          label_names: Sequence[str], fit_rows: np.ndarray,
-                         anchor: str = "Pneumonia", anchor_rows: np.ndarray | None = None,
-                         anchor_sensitivity: float = 0.95,
+                         anchors: Mapping[str, tuple[np.ndarray, float]] | None = None,
                          max_normal_call_rate: float = 0.08) -> dict[str, float]:
     """label -> operating threshold (see module docstring).
 
     `probs`, `labels`, `mask`: (N, L) calibrated probabilities, 0/1 targets, known-mask.
-    `fit_rows`: bool (N,) rows to fit on (e.g. adult validation films). `anchor_rows`: bool
-    (N,) rows whose anchor positives set the anchor threshold (default `fit_rows`).
+    `fit_rows`: bool (N,) rows to fit on (e.g. adult validation films). `anchors`: label ->
+    (bool (N,) rows whose positives set its threshold, sensitivity to keep); default
+    ``{"Pneumonia": (fit_rows, 0.95)}``. An anchor without positives in its rows is treated
+    like any other label.
     """
     names = list(label_names)
     rows = np.asarray(fit_rows, bool)
-    anchor_rows = rows if anchor_rows is None else np.asarray(anchor_rows, bool)
+    if anchors is None:
+        anchors = {"Pneumonia": (rows, 0.95)}
     out: dict[str, float] = {}
     for j, name in enumerate(names):
         k = rows & mask[:, j].astype(bool)
@@ -68,12 +70,16 @@ def operating_thresholds(probs: np.ndarray, labels: np.ndarray, mask: np.ndarray
     if normal.sum() == 0:
         return out
     findings = [j for j, n in enumerate(names) if n != NO_FINDING]
-    if anchor in names:
-        a = names.index(anchor)
-        pos = anchor_rows & mask[:, a].astype(bool) & (labels[:, a] == 1)
+    anchored = set()
+    for label, (anchor_rows, sensitivity) in anchors.items():
+        if label not in names:
+            continue
+        a = names.index(label)
+        pos = np.asarray(anchor_rows, bool) & mask[:, a].astype(bool) & (labels[:, a] == 1)
         if pos.sum() > 0:
-            out[anchor] = sens_threshold(probs[pos, a], anchor_sensitivity)
-    others = [j for j in findings if names[j] != anchor]
+            out[label] = sens_threshold(probs[pos, a], sensitivity)
+            anchored.add(label)
+    others = [j for j in findings if names[j] not in anchored]
 
     def call_rate(q: float) -> tuple[float, dict[str, float]]:
         thr = dict(out)
