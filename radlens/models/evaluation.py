@@ -1,9 +1,13 @@
-"""Evaluate a classifier on a dataset: per-label AUROC, AP, sens/spec, ECE with patient CIs."""
+"""Evaluate a classifier on a dataset: per-label AUROC, AP, sens/spec, ECE with patient CIs.
+
+With ``by`` the same figures per subgroup (sex, age band) and the largest gaps between
+subgroups: see `radlens.metrics.subgroups`.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +18,7 @@ from radlens.data import spec as data_spec
 from radlens.data.samples import Dataset, decode_all, harmonise
 from radlens.errors import DataError
 from radlens.metrics import classification as cm
+from radlens.metrics import subgroups as sg
 from radlens.models.registry import LoadedModel
 from radlens.train.calibrate import summarise
 
@@ -22,7 +27,11 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Predictions:
-    """Calibrated probabilities (N, L), labels and mask (N, L), patient ids, for `labels`."""
+    """Calibrated probabilities (N, L), labels and mask (N, L), patient ids, for `labels`.
+
+    `meta[i]` is the metadata of kept sample i (`Sample.meta`: "age", "sex", "view", ...);
+    empty when the predictions were built without it.
+    """
 
     labels: tuple[str, ...]
     probs: np.ndarray
@@ -30,6 +39,7 @@ class Predictions:
     mask: np.ndarray
     patients: tuple[str, ...]
     n_skipped: int
+    meta: tuple[Mapping[str, str], ...] = ()
 
 
 def shared_labels(model_labels: Sequence[str], datasets: Sequence[Dataset]) -> tuple[str, ...]:
@@ -61,18 +71,36 @@ def predict(loaded: LoadedModel, dataset: Dataset, batch: int = 32,
     samples = [dataset.samples[i] for i in kept]
     return Predictions(dataset.label_names, probs, np.stack([s.labels for s in samples]),
                        np.stack([s.mask for s in samples]),
-                       tuple(s.patient_id for s in samples), len(skipped))
+                       tuple(s.patient_id for s in samples), len(skipped),
+                       tuple(dict(s.meta) for s in samples))
+
+
+def operating_kinds(loaded: LoadedModel, labels: Sequence[str]) -> dict[str, str]:
+    """label -> the card's default threshold kind for calls ("youden", "sens95", "operating",
+    ...; "youden" when the card names none or names one it does not hold)."""
+    table = loaded.card.get("thresholds", {})
+    out: dict[str, str] = {}
+    for n in labels:
+        entry = table.get(n, {})
+        kind = str(entry.get("default", "youden")) if isinstance(entry, Mapping) else "youden"
+        out[n] = kind if isinstance(entry, Mapping) and kind in entry else "youden"
+    return out
 
 
 def evaluate(model: str, specs: Sequence[str], plots: str | Path | None = None,
-             n_boot: int = 1000, progress: bool = True) -> dict[str, Any]:
+             n_boot: int = 1000, progress: bool = True, by: str | Sequence[str] | None = None,
+             min_samples: int = 10) -> dict[str, Any]:
     """Evaluate `model` (name or path) on the datasets `specs`; optionally write PNG plots.
 
     Returns {"model", "data", "n_images", "n_patients", "n_skipped", "metrics": label -> figures
     (see `radlens.train.calibrate.summarise`)}. Plots: ``roc.png`` and ``reliability.png``.
+    `by` ("sex", "age", "sex,age" or a sequence of them) adds "subgroups": the block of
+    `radlens.metrics.subgroups.subgroup_figures` (groups with fewer than `min_samples` known
+    entries for a label, or one class only, get null figures and a note).
     """
     from radlens.models import registry
 
+    factors = sg.parse_factors(by) if by is not None else None
     loaded = registry.load(model)
     datasets = [data_spec.load(s) for s in specs]
     labels = shared_labels(loaded.labels, datasets)
@@ -83,9 +111,18 @@ def evaluate(model: str, specs: Sequence[str], plots: str | Path | None = None,
                         n_boot=n_boot)
     if plots is not None:
         write_plots(pred, Path(plots))
-    return {"model": loaded.info.name, "sha256": loaded.info.sha256, "data": list(specs),
-            "n_images": len(pred.patients), "n_patients": len(set(pred.patients)),
-            "n_skipped": pred.n_skipped, "metrics": figures}
+    result: dict[str, Any] = {
+        "model": loaded.info.name, "sha256": loaded.info.sha256, "data": list(specs),
+        "n_images": len(pred.patients), "n_patients": len(set(pred.patients)),
+        "n_skipped": pred.n_skipped, "metrics": figures}
+    if factors is not None:
+        operating = operating_kinds(loaded, labels)
+        at = {n: {**thresholds[n], f"threshold_{k}": loaded.threshold(n, k)}
+              for n, k in operating.items()}
+        result["subgroups"] = sg.subgroup_figures(
+            pred.probs, pred.targets, pred.mask, pred.patients, pred.meta, labels, at,
+            operating=operating, factors=factors, n_boot=n_boot, min_samples=min_samples)
+    return result
 
 
 def write_plots(pred: Predictions, folder: Path) -> list[Path]:
