@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
+import math
 import types
 import typing
 from enum import Enum
@@ -24,6 +26,7 @@ from radlens.arrays import decode_array, encode_array
 from radlens.errors import DataError
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @cache
@@ -32,22 +35,45 @@ def _hints(cls: type) -> dict[str, Any]:
 
 
 def to_dict(obj: Any, array_dir: Path | None = None, _name: str = "a") -> Any:
-    """Convert a schema object (or any nesting of them) to JSON-ready values."""
+    """Convert a schema object (or any nesting of them) to JSON-ready values.
+
+    Standard JSON has no NaN or infinity: a non-finite float becomes ``null``, and when the
+    top-level object has a ``notes`` list (an `Interpretation`) a note there names the field.
+    `from_dict` reads such a ``null`` back as NaN in a float field."""
+    found: list[str] = []
+    out = _to_dict(obj, array_dir, _name, found, type(obj).__name__)
+    if found:
+        log.warning("%d non-finite number(s) written as null: %s", len(found),
+                    ", ".join(found[:5]))
+        if isinstance(out, dict) and isinstance(out.get("notes"), list):
+            out["notes"].append("non-finite number(s), which JSON cannot hold, written as "
+                                "null: " + ", ".join(found[:10]))
+    return out
+
+
+def _to_dict(obj: Any, array_dir: Path | None, name: str, found: list[str], where: str) -> Any:
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         out: dict[str, Any] = {}
         for f in dataclasses.fields(obj):
             value = getattr(obj, f.name)
-            key = f"{_name}-{getattr(obj, 'id', '')}-{f.name}".replace("--", "-")
-            out[f.name] = to_dict(value, array_dir, key)
+            key = f"{name}-{getattr(obj, 'id', '')}-{f.name}".replace("--", "-")
+            out[f.name] = _to_dict(value, array_dir, key, found, f"{where}.{f.name}")
         return out
     if isinstance(obj, Enum):
         return obj.value
     if isinstance(obj, np.ndarray):
-        return encode_array(obj, array_dir, _name)
+        return encode_array(obj, array_dir, name)
+    if isinstance(obj, dict):
+        return {k: _to_dict(v, array_dir, f"{name}{k}", found, f"{where}[{k!r}]")
+                for k, v in obj.items()}
     if isinstance(obj, tuple | list):
-        return [to_dict(v, array_dir, f"{_name}{i}") for i, v in enumerate(obj)]
+        return [_to_dict(v, array_dir, f"{name}{i}", found, f"{where}[{i}]")
+                for i, v in enumerate(obj)]
     if isinstance(obj, np.generic):
-        return obj.item()
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        found.append(where)
+        return None
     return obj
 
 
@@ -81,6 +107,8 @@ def _convert(value: Any, hint: Any, array_dir: Path | None, where: str) -> Any:
         except ValueError as exc:
             raise DataError(f"{where}: {value!r} is not a valid {hint.__name__}") from exc
     if hint is float:
+        if value is None:  # a non-finite number written by `to_dict`
+            return float("nan")
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise DataError(f"{where}: expected a number, got {value!r}")
         return float(value)
@@ -107,7 +135,8 @@ def from_dict(data: Any, cls: type[T], array_dir: Path | None = None) -> T:
 
 
 def to_json(obj: Any, array_dir: Path | None = None, indent: int | None = None) -> str:
-    """Serialise a schema object to a JSON string (arrays inline, or as files in `array_dir`)."""
+    """Serialise a schema object to a standard JSON string (arrays inline, or as files in
+    `array_dir`); non-finite numbers become ``null`` (see `to_dict`), never ``Infinity``."""
     return json.dumps(to_dict(obj, array_dir), indent=indent, allow_nan=False)
 
 

@@ -11,13 +11,23 @@ such a mix-up usually means something went wrong upstream.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 import numpy as np
 
-from radlens.errors import InputError, UnsupportedFormatError
+from radlens.errors import (
+    DecodeError,
+    ImageTooLargeError,
+    InputError,
+    RadlensError,
+    UnsupportedFormatError,
+)
+from radlens.io.budget import describe
 from radlens.schema import Image, ImageMeta
+
+log = logging.getLogger(__name__)
 
 #: Default decompression-bomb guard: images above this many pixels are refused before decoding.
 MAX_PIXELS = 100_000_000
@@ -88,11 +98,30 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int = MAX_PIXELS) ->
 
     `path`: a DICOM, PNG (8/16-bit), JPEG, TIFF or 2-D NIfTI file, grey or colour. Only the
     first frame of a multi-frame file is decoded; `meta.number_of_frames` says how many there
-    are. `max_pixels` guards against decompression bombs. Every failure is a `RadlensError`
-    naming the file: `InputError`, `UnsupportedFormatError`, `DecodeError` or
-    `ImageTooLargeError`.
+    are. `max_pixels` guards against decompression bombs: sizes, and the decode budgets of
+    `radlens.io.budget`, are checked before pixels are decoded, and the conversion runs in
+    float32 (peak memory about the decoder's buffer plus 4 bytes per pixel). Every failure is a
+    `RadlensError` naming the file: `InputError`, `UnsupportedFormatError`, `DecodeError` or
+    `ImageTooLargeError`; an unexpected third-party decoder exception becomes a `DecodeError`
+    whose message names its type but no value from the file.
     """
     p = Path(path)
+    try:
+        return _load(p, max_pixels)
+    except RadlensError:
+        raise
+    except MemoryError as exc:
+        raise ImageTooLargeError("not enough memory to decode this image", p) from exc
+    except RecursionError as exc:
+        raise DecodeError("the file's structure is nested too deeply to decode", p) from exc
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
+    except BaseException as exc:  # any third-party decoder error (Rust panics included)
+        log.debug("decoder error: %s", describe(exc))
+        raise DecodeError(f"cannot decode this file ({describe(exc)})", p) from exc
+
+
+def _load(p: Path, max_pixels: int) -> Image:
     head = _check_path(p)
     content = sniff(head, p)
     claimed = _extension_kind(p)
@@ -126,10 +155,12 @@ def image_from_array(pixels: np.ndarray, source: str = "<array>") -> Image:
 
     Values are clipped to [0, 1] and converted to float32; non-finite values become 0.
     """
-    arr = np.asarray(pixels, dtype=np.float64)
+    arr = np.asarray(pixels)
     if arr.ndim != 2:
         raise UnsupportedFormatError(f"expected a 2-D array, got shape {arr.shape}", source)
-    out = np.clip(np.nan_to_num(arr, nan=0.0, posinf=1.0, neginf=0.0), 0, 1).astype(np.float32)
+    out = np.array(arr, dtype=np.float32)  # a copy: the caller's array is never modified
+    np.nan_to_num(out, copy=False, nan=0.0, posinf=1.0, neginf=0.0)
+    np.clip(out, 0.0, 1.0, out=out)
     meta = ImageMeta(source=source, format="array", width=arr.shape[1], height=arr.shape[0])
     return Image(pixels=out, meta=meta)
 

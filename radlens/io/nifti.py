@@ -18,16 +18,28 @@ from typing import Any
 import numpy as np
 
 from radlens.errors import DecodeError, ImageTooLargeError, UnsupportedFormatError
+from radlens.io.budget import clip_unit, describe
 from radlens.schema import Image, ImageMeta
 
 log = logging.getLogger(__name__)
 
 
+def _finite(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except Exception:
+        return None
+    return number if np.isfinite(number) else None
+
+
 def load_nifti(path: Path, max_pixels: int) -> Image:
     """Read a 2-D NIfTI image into an `Image` (pixels float32 in [0, 1]; see module docstring).
 
-    A volume with more than one slice raises `UnsupportedFormatError`; an image above
-    `max_pixels` raises `ImageTooLargeError` before its data is read.
+    The image may carry singleton axes anywhere (e.g. shape (256, 256, 1) or (1, 256, 256));
+    its two other axes are (i, j). A volume with more than one slice raises
+    `UnsupportedFormatError`; an image whose full shape holds more than `max_pixels` voxels
+    raises `ImageTooLargeError` before its data is read. Non-finite header values (voxel sizes,
+    display range) are ignored.
     """
     import nibabel as nib
 
@@ -35,38 +47,47 @@ def load_nifti(path: Path, max_pixels: int) -> Image:
         img: Any = nib.load(str(path))
         shape = tuple(int(s) for s in img.shape)
     except Exception as exc:
-        raise DecodeError(f"not a readable NIfTI file ({type(exc).__name__}: {exc})",
-                          path) from exc
+        raise DecodeError(f"not a readable NIfTI file ({describe(exc)})", path) from exc
+    voxels = 1
+    for size in shape:
+        voxels *= max(size, 0)
+    if voxels > max_pixels:
+        raise ImageTooLargeError(
+            f"image of shape {shape} ({voxels:,} voxels) exceeds the safety limit of "
+            f"{max_pixels:,} pixels (decompression-bomb guard)", path)
     dims = [s for s in shape if s != 1]
-    if len(shape) < 2 or len(dims) > 2:
+    if len(shape) < 2 or len(dims) > 2 or voxels == 0:
         raise UnsupportedFormatError(
             f"NIfTI image has shape {shape}; radlens reads 2-D images only", path)
-    nx = shape[0]
-    ny = shape[1] if len(shape) > 1 else 1
-    if nx * ny > max_pixels:
-        raise ImageTooLargeError(
-            f"image of {nx}x{ny} pixels exceeds the safety limit of {max_pixels:,} pixels", path)
+    dims += [1] * (2 - len(dims))
+    nx, ny = dims
     try:
-        data = np.asarray(img.get_fdata(dtype=np.float64)).reshape(nx, ny)
+        data = np.asarray(img.get_fdata(dtype=np.float32), dtype=np.float32).reshape(nx, ny)
         header: Any = img.header
-        cal_min, cal_max = float(header.get("cal_min", 0)), float(header.get("cal_max", 0))
-        zooms = tuple(float(z) for z in header.get_zooms()[:2])
+        cal_min, cal_max = _finite(header.get("cal_min", 0)), _finite(header.get("cal_max", 0))
+        zooms = tuple(_finite(z) for z in header.get_zooms()[:2])
         unit = header.get_xyzt_units()[0]
+    except MemoryError as exc:
+        raise ImageTooLargeError("not enough memory to read the NIfTI data", path) from exc
     except Exception as exc:
-        raise DecodeError(f"cannot decode the NIfTI data ({exc})", path) from exc
-    pixels = data.T[::-1]
-    if cal_max > cal_min:
+        raise DecodeError(f"cannot decode the NIfTI data ({describe(exc)})", path) from exc
+    pixels = np.ascontiguousarray(data.T[::-1])
+    del data
+    np.nan_to_num(pixels, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    if cal_min is not None and cal_max is not None and cal_max > cal_min:
         lo, hi, how = cal_min, cal_max, "nifti-cal-range"
     else:
-        finite = pixels[np.isfinite(pixels)]
-        lo = float(finite.min()) if finite.size else 0.0
-        hi = float(finite.max()) if finite.size else 0.0
-        how = "min-max"
-    unit_pixels = (pixels - lo) / (hi - lo) if hi > lo else np.zeros_like(pixels)
-    out = np.clip(np.nan_to_num(unit_pixels, nan=0.0), 0.0, 1.0).astype(np.float32)
+        lo, hi, how = float(pixels.min()), float(pixels.max()), "min-max"
+    if hi > lo and np.isfinite(1.0 / (hi - lo)):
+        np.subtract(pixels, np.float32(lo), out=pixels)
+        np.multiply(pixels, np.float32(1.0 / (hi - lo)), out=pixels)
+        clip_unit(pixels)  # NaN (inf * 0 when the range overflows float32) becomes 0
+    else:
+        pixels[...] = 0.0
     spacing = None
-    if len(zooms) == 2 and all(z > 0 for z in zooms) and unit in ("mm", "unknown"):
+    if len(zooms) == 2 and zooms[0] is not None and zooms[1] is not None and \
+            zooms[0] > 0 and zooms[1] > 0 and unit in ("mm", "unknown"):
         spacing = (zooms[1], zooms[0])
     meta = ImageMeta(source=str(path), format="nifti", width=nx, height=ny,
                      pixel_spacing_mm=spacing, intensity_window=how)
-    return Image(pixels=np.ascontiguousarray(out), meta=meta)
+    return Image(pixels=pixels, meta=meta)
