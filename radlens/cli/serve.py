@@ -32,7 +32,14 @@ def register(sub: Any) -> None:
     p.add_argument("--max-concurrent", type=int, default=2,
                    help="images interpreted at once (default 2)")
     p.add_argument("--max-queue", type=int, default=8,
-                   help="uploads that may wait for a slot before 429 (default 8)")
+                   help="uploads that may wait for a slot before 503 (default 8)")
+    p.add_argument("--max-per-client", type=int, default=4,
+                   help="uploads one client (API key, else address) may have in progress "
+                        "before 429 (default 4)")
+    p.add_argument("--rate-per-minute", type=float, default=600.0,
+                   help="uploads per minute per client before 429 (default 600; 0 = no limit)")
+    p.add_argument("--body-timeout", type=float, default=60.0, metavar="SECONDS",
+                   help="seconds an admitted upload has to arrive before 408 (default 60)")
     p.add_argument("--keep", type=int, default=200,
                    help="recent results kept for GET /v1/interpretations (default 200)")
     p.add_argument("--model", help="finding model (default: the bundled one)")
@@ -66,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
         raise MissingDependencyError(
             f"serving needs extra packages ({exc.name} is missing): "
             "pip install 'radlens[serve]'") from exc
-    for name in ("max_upload_mb", "max_concurrent", "max_queue", "keep", "max_pixels"):
+    for name in ("max_upload_mb", "max_concurrent", "max_queue", "keep", "max_pixels",
+                 "max_per_client", "body_timeout"):
         if getattr(args, name) <= 0 and name != "max_queue":
             raise RadlensError(f"--{name.replace('_', '-')} must be positive")
     keys = read_api_keys(args.api_key_file) if args.api_key_file else ()
@@ -76,7 +84,9 @@ def run(args: argparse.Namespace) -> int:
     cfg = ServeConfig(max_upload_bytes=int(args.max_upload_mb * 1e6), max_pixels=args.max_pixels,
                       max_concurrent=args.max_concurrent, max_queue=max(0, args.max_queue),
                       keep=args.keep, api_keys=keys, model=args.model,
-                      explain=not args.no_explain)
+                      explain=not args.no_explain, max_per_client=args.max_per_client,
+                      rate_per_minute=max(0.0, args.rate_per_minute),
+                      body_timeout_s=args.body_timeout)
     logging.getLogger("radlens.serve").setLevel(logging.INFO)
     uvicorn.run(create_app(cfg), host=args.host, port=args.port,
                 access_log=not args.no_access_log, timeout_keep_alive=5,

@@ -6,19 +6,26 @@ Routes (OpenAPI at ``/docs`` and ``/openapi.json``):
 - ``GET /v1/interpretations/{id}``, ``.../overlay.png``, ``.../image.png`` (the recent results)
 - ``GET /v1/models`` (model cards), ``GET /healthz``, and the web viewer at ``/viewer/``.
 
-Safety: uploads above `ServeConfig.max_upload_bytes` get 413 and excess concurrent uploads 429
-(`radlens.serve.limits`); decoding refuses images above `max_pixels`; every bad input is a 4xx
-``{"error": {"type", "message"}}``. With API keys configured, ``/v1/*`` needs
-``Authorization: Bearer <key>`` or ``X-API-Key: <key>`` (compared in constant time), else 401.
-Logs name results by their random id only: never a file name or anything from the image.
+Safety (`radlens.serve.limits`, all at the door, before the body is read): with API keys
+configured, ``/v1/*`` needs ``Authorization: Bearer <key>`` or ``X-API-Key: <key>`` (compared
+in constant time), else 401; uploads above `ServeConfig.max_upload_bytes` get 413; a client over
+its upload rate or its concurrent uploads gets 429, and a full server 503, both with
+``Retry-After``; a body slower than `body_timeout_s` gets 408. Decoding refuses images above
+`max_pixels` and over the decode budgets of `radlens.io.budget`. Every error, FastAPI's own
+404/405/validation errors and unexpected 500s included, is ``{"error": {"type", "message"}}``;
+messages carry no server path. Logs name results by their random id only: never a file name,
+a header value or anything from the image. Uploads live in a per-process temporary folder that is
+removed at shutdown, at interpreter exit, and -- for a process that was killed -- by the next
+server's start-up.
 """
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
-import hmac
 import importlib.util
 import logging
+import os
 import shutil
 import tempfile
 import threading
@@ -34,9 +41,11 @@ from typing import Annotated, Any
 import anyio
 import numpy as np
 from fastapi import Depends, FastAPI, File, Header, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from PIL import Image as PILImage
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from radlens._version import __version__
 from radlens.errors import (
@@ -49,12 +58,14 @@ from radlens.errors import (
     UnsupportedFormatError,
 )
 from radlens.schema import Interpretation
-from radlens.serve.limits import UploadGuard
+from radlens.serve.limits import CatchAll, Gate, GateConfig, key_matches
 
 log = logging.getLogger("radlens.serve")
 
 ALLOWED_FORMATS = ("dicom", "png", "jpeg", "tiff")
 WEB_DIR = Path(__file__).parent / "web"
+TEMP_PREFIX = "radlens-serve-"
+_OWNER = "owner.pid"
 _STATUS = {InputError: 400, UnsupportedFormatError: 415, DecodeError: 422,
            ImageTooLargeError: 413, QualityError: 422, ModelError: 400}
 
@@ -64,7 +75,10 @@ class ServeConfig:
     """Server settings. Sizes in bytes / pixels; `keep`: how many recent results (and their
     uploads, on disk) stay available under ``/v1/interpretations``; `api_keys`: accepted keys
     (empty: no authentication); `max_concurrent`: images interpreted at once; `max_queue`:
-    uploads that may wait for a free slot before 429 is answered."""
+    uploads that may wait for a slot (beyond both, 503); `max_per_client`: uploads one client
+    (API key, else address) may have in progress (beyond, 429); `rate_per_minute` and `burst`:
+    each client's upload rate (token bucket; 0 = unlimited; beyond, 429); `body_timeout_s`:
+    seconds an admitted upload has to arrive (beyond, 408)."""
 
     max_upload_bytes: int = 50_000_000
     max_pixels: int = 40_000_000
@@ -74,6 +88,10 @@ class ServeConfig:
     api_keys: tuple[str, ...] = ()
     model: str | None = None
     explain: bool = True
+    max_per_client: int = 4
+    rate_per_minute: float = 600.0
+    burst: int = 30
+    body_timeout_s: float = 60.0
 
 
 class ApiError(Exception):
@@ -89,9 +107,12 @@ class ResultCache:
 
     def __init__(self, keep: int) -> None:
         self.keep = keep
-        self.dir = Path(tempfile.mkdtemp(prefix="radlens-serve-"))
+        sweep_stale_uploads()
+        self.dir = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX))
+        (self.dir / _OWNER).write_text(str(os.getpid()))
         self._items: OrderedDict[str, str] = OrderedDict()
         self._lock = threading.Lock()
+        atexit.register(self.close)
 
     def upload_path(self, rid: str) -> Path:
         """Where the upload of result `rid` is kept."""
@@ -115,17 +136,39 @@ class ResultCache:
         return text
 
     def close(self) -> None:
-        """Delete every kept upload."""
+        """Delete every kept upload (and the folder)."""
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def _check_key(keys: tuple[str, ...], offered: str | None) -> bool:
-    if offered is None:
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
         return False
-    ok = False
-    for key in keys:  # compare with every key, in constant time, so timing reveals nothing
-        ok |= hmac.compare_digest(key.encode(), offered.encode())
-    return ok
+    except OSError:  # exists but belongs to someone else
+        return True
+    return True
+
+
+def sweep_stale_uploads(root: Path | None = None) -> int:
+    """Remove upload folders left in `root` (default: the temp folder) by servers that died
+    without cleaning up (SIGKILL, power loss): ``radlens-serve-*`` folders whose owner process
+    is gone. Returns how many were removed."""
+    removed = 0
+    for folder in Path(root or tempfile.gettempdir()).glob(f"{TEMP_PREFIX}*"):
+        try:
+            pid = int((folder / _OWNER).read_text().strip())
+        except (OSError, ValueError):
+            pid = 0  # no owner recorded: an older server's folder, or a half-made one
+        if pid and _alive(pid):
+            continue
+        if not pid and time.time() - folder.stat().st_mtime < 60:
+            continue  # maybe being created right now
+        shutil.rmtree(folder, ignore_errors=True)
+        removed += 1
+    if removed:
+        log.info("removed %d stale upload folder(s)", removed)
+    return removed
 
 
 def _interpret(path: Path, rid: str, cfg: ServeConfig, model: str | None,
@@ -175,6 +218,7 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
     cfg = cfg or ServeConfig()
     cache = ResultCache(cfg.keep)
     limiter = anyio.CapacityLimiter(cfg.max_concurrent)
+    gate_state: dict[str, Gate] = {}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -188,12 +232,14 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
 
     async def require_key(authorization: Annotated[str | None, Header()] = None,
                           x_api_key: Annotated[str | None, Header()] = None) -> None:
+        # The Gate has already refused requests without a valid key, before their body was
+        # read; this check documents the header in OpenAPI and guards mounts without the Gate.
         if not cfg.api_keys:
             return
         offered = x_api_key
         if authorization and authorization.lower().startswith("bearer "):
             offered = authorization[7:].strip()
-        if not _check_key(cfg.api_keys, offered):
+        if not key_matches(cfg.api_keys, offered):
             raise ApiError(401, "Unauthorized", "a valid API key is required "
                            "(Authorization: Bearer <key> or X-API-Key)")
 
@@ -203,11 +249,32 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
         return JSONResponse({"error": {"type": exc.error_type, "message": exc.message}},
                             status_code=exc.status, headers=headers)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        names = {404: "NotFound", 405: "MethodNotAllowed"}
+        message = {404: "no such route", 405: "method not allowed on this route"}.get(
+            exc.status_code, "request refused")
+        return JSONResponse({"error": {"type": names.get(exc.status_code, "HTTPError"),
+                                       "message": message}},
+                            status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for err in exc.errors()[:5]:  # location and reason only: never the input's value
+            where = ".".join(str(x) for x in err.get("loc", ()) if x != "body") or "request"
+            problems.append(f"{where}: {err.get('msg', 'invalid')}")
+        message = "; ".join(problems) or "invalid request"
+        if any(e.get("type") == "missing" for e in exc.errors()):
+            message += " (send the image as multipart/form-data field 'file')"
+        return JSONResponse({"error": {"type": "BadRequest", "message": message}},
+                            status_code=400)
+
     @app.exception_handler(RadlensError)
     async def _radlens_error(request: Request, exc: RadlensError) -> JSONResponse:
         status = next((s for t, s in _STATUS.items() if isinstance(exc, t)), 422)
-        body: dict[str, Any] = {"type": type(exc).__name__, "message": " ".join(
-            exc.reason.split())}
+        text = " ".join(exc.reason.split()).replace(str(cache.dir), "<upload>")
+        body: dict[str, Any] = {"type": type(exc).__name__, "message": text}
         if isinstance(exc, QualityError):
             body["issues"] = [dataclasses.asdict(i) for i in exc.issues
                               if dataclasses.is_dataclass(i) and not isinstance(i, type)]
@@ -232,7 +299,10 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
             target.unlink(missing_ok=True)
             log.info("interpret id=%s failed: %s (%.0f ms)", rid, type(exc).__name__,
                      1000 * (time.perf_counter() - start))
-            raise
+            if isinstance(exc, RadlensError | ApiError) or not isinstance(exc, Exception):
+                raise
+            raise ApiError(500, "InternalError", f"internal error while reading the image "
+                           f"(id {rid}); it was not interpreted") from None
         cache.add(rid, text)
         log.info("interpret id=%s ok, %d bytes (%.0f ms)", rid, target.stat().st_size,
                  1000 * (time.perf_counter() - start))
@@ -272,7 +342,9 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
     async def healthz() -> dict[str, Any]:
         return {"status": "ok", "version": __version__,
                 "busy": cfg.max_concurrent - int(limiter.available_tokens),
-                "waiting": limiter.statistics().tasks_waiting}
+                "waiting": limiter.statistics().tasks_waiting,
+                "admitted": gate_state["gate"].admitted if gate_state else 0,
+                "refused": dict(gate_state["gate"].refused) if gate_state else {}}
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:
@@ -280,6 +352,16 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
 
     if WEB_DIR.is_dir():
         app.mount("/viewer", StaticFiles(directory=WEB_DIR, html=True), name="viewer")
-    app.add_middleware(UploadGuard, path="/v1/interpret", max_bytes=cfg.max_upload_bytes,
-                       capacity=cfg.max_concurrent + cfg.max_queue)
+    gate_cfg = GateConfig(api_keys=cfg.api_keys, max_bytes=cfg.max_upload_bytes,
+                          capacity=cfg.max_concurrent + cfg.max_queue,
+                          per_client=cfg.max_per_client, rate_per_minute=cfg.rate_per_minute,
+                          burst=cfg.burst, body_timeout_s=cfg.body_timeout_s,
+                          drain_bytes=cfg.max_upload_bytes)
+
+    def make_gate(inner: Any) -> Gate:
+        gate_state["gate"] = Gate(inner, gate_cfg)
+        return gate_state["gate"]
+
+    app.add_middleware(make_gate)
+    app.add_middleware(CatchAll)  # outermost of ours: a 500 is an envelope, logged by type only
     return app

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import os
 import time
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -191,8 +192,18 @@ def test_openapi_lists_routes(client: TestClient) -> None:
     assert client.get("/docs").status_code == 200
 
 
-def test_excess_concurrent_uploads_get_429(chest_like: np.ndarray,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def _burst(app: object, n: int, data: bytes, **headers: str) -> list[httpx.Response]:
+    async def go() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            return list(await asyncio.gather(*(
+                c.post("/v1/interpret", files={"file": ("a.png", data)}, headers=headers)
+                for _ in range(n))))
+    return asyncio.run(go())
+
+
+@pytest.fixture()
+def slow_interpret(monkeypatch: pytest.MonkeyPatch) -> None:
     real = api._interpret
 
     def slow(*args: object) -> str:
@@ -200,18 +211,126 @@ def test_excess_concurrent_uploads_get_429(chest_like: np.ndarray,
         return real(*args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(api, "_interpret", slow)
-    app = create_app(ServeConfig(max_concurrent=1, max_queue=1))
-    data = png_bytes(chest_like)
 
-    async def burst() -> list[int]:
+
+def test_full_server_answers_503_with_retry_after(chest_like: np.ndarray,
+                                                  slow_interpret: None) -> None:
+    app = create_app(ServeConfig(max_concurrent=1, max_queue=1, max_per_client=10))
+    rs = _burst(app, 5, png_bytes(chest_like))
+    assert sorted(r.status_code for r in rs) == [200, 200, 503, 503, 503]
+    busy = [r for r in rs if r.status_code == 503]
+    assert all(r.headers["retry-after"] == "1" for r in busy)
+    assert busy[0].json()["error"]["type"] == "ServerBusy"
+
+
+def test_one_client_cannot_take_every_slot(chest_like: np.ndarray,
+                                           slow_interpret: None) -> None:
+    app = create_app(ServeConfig(max_concurrent=2, max_queue=4, max_per_client=2,
+                                 api_keys=("alice", "bob")))
+    rs = _burst(app, 4, png_bytes(chest_like), **{"X-API-Key": "alice"})
+    assert sorted(r.status_code for r in rs) == [200, 200, 429, 429]
+    refused = next(r for r in rs if r.status_code == 429)
+    assert refused.json()["error"]["type"] == "TooManyRequests"
+    assert int(refused.headers["retry-after"]) >= 1
+
+
+def test_upload_rate_limit_per_client(chest_like: np.ndarray) -> None:
+    app = create_app(ServeConfig(rate_per_minute=6, burst=2))
+    with TestClient(app) as c:
+        codes = [post(c, png_bytes(chest_like)).status_code for _ in range(2)]
+        limited = post(c, png_bytes(chest_like))
+    assert codes == [200, 200] and limited.status_code == 429
+    assert limited.json()["error"]["type"] == "RateLimited"
+    assert 1 <= int(limited.headers["retry-after"]) <= 10  # one token per 10 s
+
+
+def test_key_is_checked_before_the_body_is_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
+    app = create_app(ServeConfig(api_keys=("k",)))
+    calls: list[object] = []
+    monkeypatch.setattr(api, "_interpret", lambda *a: calls.append(a) or "{}")
+    with TestClient(app) as c:
+        r = c.post("/v1/interpret", content=b"--not multipart at all",
+                   headers={"content-type": "multipart/form-data; boundary=zz"})
+        assert r.status_code == 401 and r.json()["error"]["type"] == "Unauthorized"
+        bad = c.post("/v1/interpret", content=b"--not multipart at all",
+                     headers={"content-type": "multipart/form-data; boundary=zz",
+                              "X-API-Key": "k"})
+        assert bad.status_code == 400 and "error" in bad.json()  # keyed: now it is parsed
+    assert calls == []
+
+
+def test_slow_body_gets_408_and_frees_its_slot(chest_like: np.ndarray) -> None:
+    app = create_app(ServeConfig(body_timeout_s=0.5, max_concurrent=1, max_queue=0))
+
+    async def go() -> tuple[httpx.Response, httpx.Response]:
+        async def trickle() -> AsyncIterator[bytes]:
+            yield b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a\"\r\n\r\n"
+            for _ in range(20):
+                await asyncio.sleep(0.1)
+                yield b"\0"
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
-            rs = await asyncio.gather(*(c.post("/v1/interpret", files={"file": ("a.png", data)})
-                                        for _ in range(5)))
-        return sorted(r.status_code for r in rs)
+            slow = await c.post("/v1/interpret", content=trickle(),
+                                headers={"content-type": "multipart/form-data; boundary=b"})
+            after = await c.post("/v1/interpret", files={"file": ("a.png",
+                                                                  png_bytes(chest_like))})
+        return slow, after
 
-    codes = asyncio.run(burst())
-    assert codes == [200, 200, 429, 429, 429]
+    slow, after = asyncio.run(go())
+    assert slow.status_code == 408 and slow.json()["error"]["type"] == "RequestTimeout"
+    assert after.status_code == 200
+
+
+def test_every_status_uses_the_error_envelope(client: TestClient,
+                                              monkeypatch: pytest.MonkeyPatch,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    cases = {
+        "unknown route": (client.get("/v1/nothing-here"), 404),
+        "wrong method": (client.delete("/v1/models"), 405),
+        "no file field": (client.post("/v1/interpret", data={"other": "x"}), 400),
+        "empty request": (client.post("/v1/interpret"), 400),
+        "empty file": (post(client, b""), 400),
+    }
+    for what, (r, status) in cases.items():
+        assert r.status_code == status, (what, r.text)
+        assert set(r.json()) == {"error"} and r.json()["error"]["message"], what
+    assert "multipart" in cases["no file field"][0].json()["error"]["message"]
+
+    def broken(*args: object) -> str:
+        raise ValueError(f"bad value {PATIENT_NAME} in /srv/private/{PATIENT_ID}")
+
+    monkeypatch.setattr(api, "_interpret", broken)
+    caplog.set_level(logging.DEBUG)
+    r = post(client, b"\x89PNG whatever")
+    assert r.status_code == 500 and r.json()["error"]["type"] == "InternalError"
+    logged = "\n".join(rec.getMessage() + str(rec.exc_info or "") for rec in caplog.records)
+    for secret in (PATIENT_NAME, PATIENT_ID, "/srv/private"):
+        assert secret not in r.text and secret not in logged
+
+
+def test_stale_upload_folders_are_swept(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    (tmp_path / "radlens-serve-dead").mkdir()
+    (tmp_path / "radlens-serve-dead" / "owner.pid").write_text(dead)
+    (tmp_path / "radlens-serve-dead" / "x.upload").write_bytes(b"phi")
+    (tmp_path / "radlens-serve-live").mkdir()
+    (tmp_path / "radlens-serve-live" / "owner.pid").write_text(str(os.getpid()))
+    (tmp_path / "unrelated").mkdir()
+    assert api.sweep_stale_uploads(tmp_path) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["radlens-serve-live", "unrelated"]
+
+
+def test_upload_folder_is_removed_at_shutdown(chest_like: np.ndarray) -> None:
+    app = create_app(ServeConfig())
+    with TestClient(app) as c:
+        assert post(c, png_bytes(chest_like)).status_code == 200
+        folder = c.app.state.cache.dir  # type: ignore[attr-defined]
+        assert any(folder.glob("*.upload"))
+    assert not folder.exists()
 
 
 def test_cli_serve_rejects_bad_key_file(tmp_path: Path) -> None:
