@@ -28,6 +28,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 from radlens.errors import DataError, InputError, RadlensError
 from radlens.serve.store import ResultStore
@@ -121,7 +122,8 @@ def list_items(source: str | os.PathLike[str], *, all_files: bool = False) -> li
 def shard_of(key: str, count: int) -> int:
     """The shard (0..count-1) an item key belongs to: SHA-256 of the key modulo `count`, so
     every machine computes the same split without coordination."""
-    return int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big") % count
+    raw = key.encode("utf-8", "surrogateescape")  # names need not be valid UTF-8
+    return int.from_bytes(hashlib.sha256(raw).digest()[:8], "big") % count
 
 
 def select_shard(items: Sequence[BatchItem], index: int, count: int) -> list[BatchItem]:
@@ -199,7 +201,7 @@ def _save(store: ResultStore, outcome: _Outcome) -> bool:
         store.record_done(key, path, payload, secs)
         return True
     store.record_failed(key, path, error_type, payload, secs)
-    log.info("failed: %s", payload)
+    log.info("failed: %s", payload.encode("utf-8", "backslashreplace").decode())
     return False
 
 
@@ -218,13 +220,27 @@ def run_batch(items: Sequence[BatchItem], store: ResultStore, *, workers: int = 
     the items in flight are retried one at a time, and an item that runs out of time alone is
     recorded as failed ("TimedOut") -- a hung decoder cannot stall the batch. Returns a
     `BatchSummary`.
-    Raises `DataError` when the store was made with another model.
+    Raises `DataError` when the store was made with another model, or when another batch
+    process is running on it (the store's run lock, held for the length of the run).
     """
     from tqdm import tqdm
 
     fn = task or interpret_item
 
     start = time.perf_counter()
+    store.run_lock()
+    try:
+        return _run_locked(items, store, fn, start, workers, model, explain, retry_failed,
+                           threads_per_worker, progress, item_timeout, tqdm)
+    finally:
+        store.release_run_lock()
+
+
+def _run_locked(items: Sequence[BatchItem], store: ResultStore,
+                fn: Callable[[str, str, str | None, bool], _Outcome], start: float,
+                workers: int, model: str | None, explain: bool, retry_failed: bool,
+                threads_per_worker: int, progress: bool, item_timeout: float | None,
+                tqdm: Any) -> BatchSummary:
     _check_store_model(store, resolved_model_name(model))
     finished = store.keys("done") if retry_failed else store.keys()
     pending = deque(it for it in items if it.key not in finished)

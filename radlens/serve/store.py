@@ -8,10 +8,21 @@ store never holds a partial result. ``status`` is ``"done"`` (``result`` holds t
 
 Table ``meta`` records what the store was made with (the model name), so that a rerun with a
 different model cannot silently mix results.
+
+File names need not be valid UTF-8 (POSIX names are bytes; Python carries undecodable bytes as
+lone surrogates). Text that UTF-8 can encode is stored as TEXT; other text (keys, paths, error
+messages) is stored as a BLOB of its ``surrogateescape`` bytes and decoded back the same way, so
+every name round-trips exactly.
+
+`ResultStore.run_lock` takes an exclusive lock on a ``<store>.lock`` file beside the store for
+the length of a batch run: a second batch process on the same store is refused at once
+(`DataError`) instead of doing the same items again. The kernel drops the lock when its holder
+exits, SIGKILL included, so a killed run never leaves the store locked.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
@@ -19,7 +30,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from radlens.errors import DataError, InputError
 
@@ -37,6 +48,25 @@ CREATE TABLE IF NOT EXISTS items (
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+
+def to_db(text: str | None) -> str | bytes | None:
+    """`text` as SQLite stores it: itself when UTF-8 can encode it, else its
+    ``surrogateescape`` bytes (a BLOB). `from_db` inverts it exactly."""
+    if text is None:
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape")
+    return text
+
+
+def from_db(value: Any) -> Any:
+    """The text `to_db` stored (bytes decode with ``surrogateescape``); other values as-is."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "surrogateescape")
+    return value
 
 
 @dataclass(frozen=True)
@@ -86,8 +116,46 @@ class ResultStore:
         self.close()
 
     def close(self) -> None:
-        """Close the database connection."""
+        """Close the database connection (and release the run lock, if held)."""
+        self.release_run_lock()
         self._db.close()
+
+    # -- run lock -----------------------------------------------------------------------------
+    _lock_file: IO[str] | None = None
+
+    def run_lock(self) -> None:
+        """Take the store's exclusive run lock (see the module docstring), held until
+        `release_run_lock` or `close`. `DataError` naming the store when another process holds
+        it. Where the platform has no ``fcntl`` (Windows) this does nothing."""
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX
+            return
+        if self._lock_file is not None:
+            return
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        fh = lock_path.open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            fh.close()
+            raise DataError(f"another batch run (pid {holder}) is using this store; wait for "
+                            "it to finish, or give this run its own --store (or shard)",
+                            self.path) from exc
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        self._lock_file = fh
+
+    def release_run_lock(self) -> None:
+        """Release the run lock if this store holds it."""
+        if self._lock_file is not None:
+            with contextlib.suppress(OSError):
+                self._lock_file.close()  # closing the descriptor drops the flock
+            self._lock_file = None
 
     # -- metadata -----------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
@@ -108,7 +176,7 @@ class ResultStore:
             rows = self._db.execute("SELECT key FROM items")
         else:
             rows = self._db.execute("SELECT key FROM items WHERE status = ?", (status,))
-        return {r[0] for r in rows}
+        return {from_db(r[0]) for r in rows}
 
     def counts(self) -> dict[str, int]:
         """Number of items per status, e.g. ``{"done": 10, "failed": 2}``."""
@@ -135,7 +203,8 @@ class ResultStore:
                 " result=excluded.result, error_type=excluded.error_type, error=excluded.error,"
                 " attempts=items.attempts + 1, elapsed_s=excluded.elapsed_s,"
                 " updated=excluded.updated",
-                (key, path, status, result, error_type, error, elapsed_s, now))
+                (to_db(key), to_db(path), status, result, to_db(error_type), to_db(error),
+                 elapsed_s, now))
 
     def items(self, status: str | None = None) -> Iterator[StoredItem]:
         """Iterate over stored items in key order (all, or those with `status`)."""
@@ -146,7 +215,7 @@ class ResultStore:
             sql += " WHERE status = ?"
             params = (status,)
         for row in self._db.execute(sql + " ORDER BY key", params):
-            yield StoredItem(*row)
+            yield StoredItem(*(from_db(v) for v in row))
 
     def _transaction(self) -> _Tx:
         return _Tx(self._db)

@@ -155,3 +155,62 @@ def test_cli_batch_and_export(image_folder: Path, tmp_path: Path,
     assert out.count("\n") == 6 and out.startswith("key,path,status")
     assert main(["batch", str(tmp_path / "nope"), "--store", str(db)]) == 2
     assert "nope: no such folder or CSV file" in capsys.readouterr().err
+
+
+def test_non_utf8_file_names_round_trip_and_resume(tmp_path: Path, chest_like: np.ndarray) -> None:
+    import os
+
+    root = tmp_path / "names"
+    root.mkdir()
+    good = tmp_path / "good.png"
+    write_png(good, chest_like)
+    raw_root = os.fsencode(root)
+    for name in (b"caf\xe9.png", b"\xff\xfe-film.png", b"plain.png"):  # Latin-1, junk, ASCII
+        with open(raw_root + b"/" + name, "wb") as fh:
+            fh.write(good.read_bytes())
+    with open(raw_root + b"/bad\xe9.png", "wb") as fh:
+        fh.write(b"not a png")
+    items = list_items(root)
+    assert len(items) == 4
+    db = tmp_path / "n.sqlite"
+    with ResultStore(db) as store:
+        first = run_batch(items, store, workers=0, progress=False)
+        assert (first.done, first.failed) == (3, 1)
+        stored = {it.key: it for it in store.items()}
+        assert set(stored) == {it.key for it in items}  # exactly the listed names, bytes intact
+        for it in items:
+            assert os.fsencode(stored[it.key].path) == os.fsencode(it.path)
+        bad = next(it for it in stored.values() if it.status == "failed")
+        assert os.fsencode(bad.key) == b"bad\xe9.png"
+        again = run_batch(items, store, workers=0, progress=False)
+        assert (again.done, again.failed, again.skipped) == (0, 0, 4)
+    assert len({shard_of(it.key, 3) for it in items}) >= 1
+
+
+def test_second_batch_process_on_a_store_is_refused(tmp_path: Path, image_folder: Path) -> None:
+    import threading
+
+    db = tmp_path / "lock.sqlite"
+    items = [BatchItem(f"hang-{i}", str(image_folder / "img0.png")) for i in range(2)]
+    started = threading.Event()
+
+    def slow(key: str, path: str, model: str | None, explain: bool
+             ) -> tuple[str, str, str, str, str, float]:
+        started.set()
+        time.sleep(0.5)
+        return key, path, "done", '{"findings": []}', "", 0.5
+
+    def first_run() -> None:
+        with ResultStore(db) as first:  # SQLite connections stay in their thread
+            run_batch(items, first, workers=0, progress=False, task=slow)
+
+    runner = threading.Thread(target=first_run)
+    runner.start()
+    assert started.wait(10)
+    with ResultStore(db) as second, pytest.raises(DataError) as info:
+        run_batch(items, second, workers=0, progress=False, task=slow)
+    assert "another batch run" in info.value.reason and info.value.source == str(db)
+    runner.join(10)
+    with ResultStore(db) as later:  # the lock went with the run
+        assert later.counts() == {"done": 2}
+        assert run_batch(items, later, workers=0, progress=False, task=slow).skipped == 2
