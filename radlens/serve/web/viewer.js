@@ -17,19 +17,41 @@ function setStatus(text, isError) {
   $("status").className = isError ? "error" : "";
 }
 
+// Forget the previous film, its findings and report, so nothing stale stays on screen under a
+// new upload or an error.
+function clearResult() {
+  state.interp = null; state.base = null; state.regions = []; state.highlight = null;
+  const canvas = $("canvas");
+  canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
+  $("meta").textContent = "";
+  for (const id of ["qc", "sentences", "notes"]) $(id).replaceChildren();
+  $("findings").tBodies[0].replaceChildren();
+  $("report").value = "";
+}
+
+let uploads = 0;  // only the latest upload may fill the page
 async function upload(file) {
+  const mine = ++uploads;
+  clearResult();
   setStatus("reading " + file.name + " ...");
   const form = new FormData();
   form.append("file", file);
-  const r = await fetch("/v1/interpret", { method: "POST", body: form, headers: headers() });
-  const body = await r.json().catch(() => ({}));
-  if (!r.ok) {
-    const e = body.error || {};
-    setStatus(`error ${r.status}: ${e.message || r.statusText}`, true);
-    return;
+  try {
+    const r = await fetch("/v1/interpret", { method: "POST", body: form, headers: headers() });
+    const body = await r.json().catch(() => ({}));
+    if (mine !== uploads) return;
+    if (!r.ok) {
+      const e = body.error || {};
+      setStatus(`error ${r.status}: ${e.message || r.statusText}`, true);
+      return;
+    }
+    await show(body);
+    if (mine === uploads) setStatus("done: " + body.id);
+  } catch (err) {
+    if (mine !== uploads) return;
+    clearResult();
+    setStatus("error: " + (err && err.message ? err.message : "the upload failed"), true);
   }
-  await show(body);
-  setStatus("done: " + body.id);
 }
 
 async function loadImage(id) {
@@ -185,7 +207,11 @@ $("export").addEventListener("click", () => {
 });
 for (const id of ["window", "level", "show-heat", "show-masks", "show-boxes"]) $(id).addEventListener("input", draw);
 $("reset").addEventListener("click", () => { $("window").value = 255; $("level").value = 128; draw(); });
-$("file").addEventListener("change", (e) => { if (e.target.files[0]) upload(e.target.files[0]); });
+$("file").addEventListener("change", (e) => {
+  const file = e.target.files[0];
+  e.target.value = "";  // so that choosing the same file again fires "change" and re-sends it
+  if (file) upload(file);
+});
 const drop = $("drop");
 drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
 drop.addEventListener("dragleave", () => drop.classList.remove("over"));
