@@ -97,6 +97,7 @@ def main() -> int:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--max-per-source", type=int, default=1500)
+    ap.add_argument("--threads", type=int, default=2, help="torch threads")
     ap.add_argument("--holdout", default="", help="comma-separated sources to hold out")
     ap.add_argument("--data", default=None,
                     help="data root (default RADLENS_DATA or ../shared/data)")
@@ -116,7 +117,8 @@ def main() -> int:
                       out=args.out, backbone=args.backbone, size=args.size,
                       epochs=args.epochs, patience=args.patience, lr=args.lr,
                       batch_size=args.batch_size, freeze_blocks=args.freeze,
-                      max_per_source=args.max_per_source, cache_dir=args.cache_dir)
+                      max_per_source=args.max_per_source, cache_dir=args.cache_dir,
+                      threads=args.threads)
     t0 = time.time()
     feats = Features(cfg)
     sp = feats.split
