@@ -96,6 +96,7 @@ def _thresholds(entry: dict[str, float]) -> dict[str, Any]:
     return out
 
 
+MIN_POPULATION_CLASS = 10  # positives and negatives needed to fit a population's own thresholds
 ANCHORS = {"Pneumonia": (("covid", "hannover"), 0.95), "Tuberculosis": (("tb-cxr",), 0.85)}
 
 
@@ -122,7 +123,8 @@ def calibrate_by_population(logits: np.ndarray, val: Split, labels: tuple[str, .
     "operating" thresholds of `radlens.train.operating`) are fitted on adult films
     (``meta["population"] != "paediatric"``); a label without both classes among them falls
     back to every validation film. Paediatric thresholds (same temperatures) are fitted on the
-    paediatric films. Calibration entries: temperature, threshold_<kind>.
+    paediatric films for labels with at least 10 paediatric positives and negatives; the other
+    labels keep the adult thresholds there. Calibration entries: temperature, threshold_<kind>.
     """
     pops = np.asarray([m.get("population", "adult") for m in val.meta], dtype=object)
     adult = pops != "paediatric"
@@ -155,12 +157,12 @@ def calibrate_by_population(logits: np.ndarray, val: Split, labels: tuple[str, .
         for j, n in enumerate(labels):
             k = paed & (val.mask[:, j] > 0)
             y, p = val.labels[k, j], probs[k, j]
-            both = len(np.unique(y)) == 2
+            if min(int(y.sum()), int((1 - y).sum())) < MIN_POPULATION_CLASS:
+                entry[n] = dict(cal[n])  # too few paediatric films of a class: adult thresholds
+                continue
             entry[n] = {"temperature": cal[n]["temperature"],
-                        "threshold_youden": cm.threshold_youden(y, p) if both
-                        else cal[n]["threshold_youden"],
-                        "threshold_sens95": cm.threshold_at_sensitivity(y, p, 0.95) if both
-                        else cal[n]["threshold_sens95"]}
+                        "threshold_youden": cm.threshold_youden(y, p),
+                        "threshold_sens95": cm.threshold_at_sensitivity(y, p, 0.95)}
         by_pop["paediatric"] = entry
     return cal, by_pop
 
