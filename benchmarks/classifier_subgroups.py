@@ -34,6 +34,8 @@ def main() -> int:
     ap.add_argument("--card", default=None, help="model card to record the block in")
     ap.add_argument("--data", default=None)
     ap.add_argument("--n-boot", type=int, default=300)
+    ap.add_argument("--folds", default="all 5 folds",
+                    help="which CV folds the predictions cover (recorded in the card)")
     args = ap.parse_args()
     z = np.load(args.oof, allow_pickle=False)
     names = [str(n) for n in z["names"]]
@@ -54,8 +56,9 @@ def main() -> int:
     block = subgroup_figures(z["probs"][idx], z["labels"][idx], z["mask"][idx],
                              [str(p) for p in z["patients"][idx]], [meta[i] for i in idx],
                              names, thresholds, n_boot=args.n_boot)
-    block["population"] = ("adult films, out-of-fold predictions of the 5-fold patient "
-                           "cross-validation (benchmarks/classifier_cv.py)")
+    block["population"] = (f"adult films, out-of-fold predictions ({args.folds}) of the "
+                           "patient-level cross-validation (benchmarks/classifier_cv.py); "
+                           "sensitivity/specificity at the card's youden and sens95 thresholds")
     for factor, entry in block["by"].items():
         print(f"{factor}: " + ", ".join(f"{g} {v['n_images']}" for g, v in
                                         entry["groups"].items()))
