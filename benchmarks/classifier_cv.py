@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from adult_targets import lines, targets
 
 from radlens.data.adult import adult_labels
+from radlens.metrics.subgroups import json_safe
 from radlens.paths import data_root
 from radlens.train.calibrate import fit_temperature, sigmoid
 from radlens.train.config import TrainConfig
@@ -59,17 +60,6 @@ def calibrate_fold(val_logits: np.ndarray, labels: np.ndarray, mask: np.ndarray,
     return temps, thr
 
 
-def finite(obj: Any) -> Any:
-    """`obj` with every NaN / infinite float replaced by None (standard JSON)."""
-    if isinstance(obj, dict):
-        return {k: finite(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [finite(v) for v in obj]
-    if isinstance(obj, float | np.floating):
-        return float(obj) if np.isfinite(obj) else None
-    return obj
-
-
 def record_in_card(card_path: Path, summary: dict[str, Any], holdout: list[str]) -> None:
     """Write the run's figures into a model card (weights untouched, so its SHA-256 holds)."""
     card = json.loads(card_path.read_text("utf-8"))
@@ -78,12 +68,12 @@ def record_in_card(card_path: Path, summary: dict[str, Any], holdout: list[str])
                  f"--{k.replace('_', '-')} {v}" for k, v in cfg.items()
                  if k in ("size", "freeze", "folds", "epochs", "lr", "max_per_source",
                           "holdout", "max_normal_call_rate") and v not in ("", None)),
-             "minutes": summary["minutes"], "figures": finite(summary["figures"])}
+             "minutes": summary["minutes"], "figures": json_safe(summary["figures"])}
     if holdout:
         card.setdefault("leave_one_source_out", {})[",".join(holdout)] = entry
     else:
         card["cross_validation"] = entry
-    card_path.write_text(json.dumps(finite(card), indent=2, allow_nan=False) + "\n")
+    card_path.write_text(json.dumps(json_safe(card), indent=2, allow_nan=False) + "\n")
 
 
 def main() -> int:
@@ -168,7 +158,7 @@ def main() -> int:
              names=np.asarray(names))
     summary = {"config": {**vars(args)}, "minutes": round((time.time() - t0) / 60, 1),
                "folds": fold_info, "figures": res}
-    (out / "summary.json").write_text(json.dumps(finite(summary), indent=2))
+    (out / "summary.json").write_text(json.dumps(json_safe(summary), indent=2))
     if args.card:
         record_in_card(Path(args.card), summary, holdout)
     what = f"holdout {args.holdout}" if holdout else f"{args.folds}-fold patient CV"

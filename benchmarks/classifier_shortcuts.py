@@ -46,6 +46,20 @@ def _resolve(spec: str, root: Path) -> str:
     return spec.replace("<data>", str(root))
 
 
+def validation_split(loaded: Any, data: str | None, cache_dir: str) -> tuple[Split, np.ndarray]:
+    """The decoded data of a model's training run and the indices of its validation patients,
+    recomputed from the card's training config (data specs, fractions, seed); `data`: the data
+    root (default `radlens.paths.data_root`), `cache_dir`: where decoded images are cached."""
+    cfg = loaded.card["training"]["config"]
+    root = Path(data) if data else data_root()
+    ds = harmonise([data_spec.load(_resolve(s, root)) for s in cfg["data"]], cfg["labels"])
+    assign = assign_patients(ds, (1 - cfg["val_fraction"], cfg["val_fraction"]), cfg["seed"])
+    cache = Path(cache_dir)
+    cache.mkdir(parents=True, exist_ok=True)
+    split = Split(ds, cfg["size"], cache / f"cache-all-{cfg['size']}-{len(ds)}.npz", True)
+    return split, np.flatnonzero([assign[p] == 1 for p in split.patients])
+
+
 def lung_masks(images: np.ndarray, batch: int = 32, dilate: int = 2) -> np.ndarray:
     """Boolean lung masks (N, S, S) for uint8 images (N, S, S) from the bundled segmenter."""
     seg = load_segmenter()
@@ -124,14 +138,10 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     name = args.model or registry.default_model("classify")
     loaded = registry.load(str(name))
+    split, idx = validation_split(loaded, args.data, args.cache_dir)
+    val = np.zeros(len(split), bool)
+    val[idx] = True
     cfg = loaded.card["training"]["config"]
-    root = Path(args.data) if args.data else data_root()
-    data = harmonise([data_spec.load(_resolve(s, root)) for s in cfg["data"]], cfg["labels"])
-    assign = assign_patients(data, (1 - cfg["val_fraction"], cfg["val_fraction"]), cfg["seed"])
-    cache = Path(args.cache_dir)
-    cache.mkdir(parents=True, exist_ok=True)
-    split = Split(data, cfg["size"], cache / f"cache-all-{cfg['size']}-{len(data)}.npz", True)
-    val = np.asarray([assign[p] == 1 for p in split.patients])
     images = split.images[val]
     labels, mask = split.labels[val], split.mask[val]
     sources = np.asarray(split.sources, dtype=object)[val]

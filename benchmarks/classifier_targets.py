@@ -21,14 +21,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 
 from adult_targets import lines, targets
-from classifier_shortcuts import _resolve, logits_of
+from classifier_shortcuts import logits_of, validation_split
 
-from radlens.data import spec as data_spec
-from radlens.data.samples import harmonise
-from radlens.data.splits import assign_patients
 from radlens.models import registry
-from radlens.paths import data_root
-from radlens.train.loop import Split
 
 
 def main() -> int:
@@ -40,14 +35,7 @@ def main() -> int:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     loaded = registry.load(str(args.model or registry.default_model("classify")))
-    cfg = loaded.card["training"]["config"]
-    root = Path(args.data) if args.data else data_root()
-    data = harmonise([data_spec.load(_resolve(s, root)) for s in cfg["data"]], cfg["labels"])
-    assign = assign_patients(data, (1 - cfg["val_fraction"], cfg["val_fraction"]), cfg["seed"])
-    cache = Path(args.cache_dir)
-    cache.mkdir(parents=True, exist_ok=True)
-    split = Split(data, cfg["size"], cache / f"cache-all-{cfg['size']}-{len(data)}.npz", True)
-    val = np.flatnonzero([assign[p] == 1 for p in split.patients])
+    split, val = validation_split(loaded, args.data, args.cache_dir)
     logits, _ = logits_of(loaded.network, split.images[val].astype(np.float32) / 255)
     probs = 1 / (1 + np.exp(-logits / loaded.temperatures))
     names = list(loaded.labels)

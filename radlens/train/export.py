@@ -15,6 +15,7 @@ from safetensors.torch import save_file
 from radlens.data.samples import Dataset
 from radlens.errors import ModelError
 from radlens.metrics import classification as cm
+from radlens.metrics.subgroups import json_safe
 from radlens.models import backbones
 from radlens.models.classifier import FindingClassifier
 from radlens.train.calibrate import calibrate, sigmoid, summarise
@@ -48,18 +49,6 @@ def _licences(data: Dataset) -> list[dict[str, Any]]:
         lic = s.meta.get("license", "").strip() or "unspecified"
         entry["licences"][lic] = entry["licences"].get(lic, 0) + 1
     return list(out.values())
-
-
-def finite(obj: Any) -> Any:
-    """`obj` (nested dicts / lists) with NaN and infinite floats replaced by None, so the card
-    is standard JSON (a metric that cannot be computed, e.g. AUROC with one class, is null)."""
-    if isinstance(obj, dict):
-        return {k: finite(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [finite(v) for v in obj]
-    if isinstance(obj, float):
-        return obj if np.isfinite(obj) else None
-    return obj
 
 
 def portable_config(cfg: TrainConfig) -> dict[str, Any]:
@@ -237,7 +226,7 @@ def export_run(cfg: TrainConfig, card_extra: dict[str, Any] | None = None) -> Pa
             raise ModelError(f"cannot read the card additions ({exc})", cfg.card_extra) from exc
     card.update(card_extra or {})
     path = out / "model.json"
-    path.write_text(json.dumps(finite(card), indent=2, allow_nan=False))
+    path.write_text(json.dumps(json_safe(card), indent=2, allow_nan=False))
     log.info("exported %s (%s)", path, weights)
     return path
 
@@ -260,5 +249,5 @@ def bundle_run(run: str | Path, dest: str | Path | None = None) -> tuple[Path, P
     out_w.write_bytes(wpath.read_bytes())
     card.pop("_path", None)
     card["weights"]["file"] = out_w.name
-    out_c.write_text(json.dumps(finite(card), indent=2, allow_nan=False) + "\n")
+    out_c.write_text(json.dumps(json_safe(card), indent=2, allow_nan=False) + "\n")
     return out_w, out_c
