@@ -394,6 +394,27 @@ class Interpretation:
 
 
 @dataclass(frozen=True)
+class ReadFailure:
+    """An input that could not be read, in a list of readings (`radlens.Reader.read`).
+
+    `source`: the input's name (the path as given, or ``<array 3>`` for the list's fourth
+    item); `error_type`: the `radlens.errors.RadlensError` subclass name (e.g.
+    "DecodeError", "QualityError", "InputError"); `message`: the one-line error
+    (``<source>: <what is wrong>``); `issues`: the QC results when the quality gate stopped it.
+    """
+
+    source: str
+    error_type: str
+    message: str
+    issues: tuple[QCIssue, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """Always False (an `Interpretation` is a reading that succeeded)."""
+        return False
+
+
+@dataclass(frozen=True)
 class Evidence:
     """Why a report was given one label value: the text span and the rule that produced it.
 

@@ -51,6 +51,23 @@ def preprocess(pixels: np.ndarray, size: int) -> torch.Tensor:
     return torch.from_numpy(resize_square(pixels, size))[None, None]
 
 
+_DEVICE_COPIES: dict[tuple[int, str], nn.Module] = {}
+
+
+def on_device(net: nn.Module, device: str | torch.device) -> nn.Module:
+    """`net` itself when it already lives on `device`, else an eval-mode copy moved there
+    (made once and kept), so a cached CPU network shared by other callers is never moved."""
+    dev = torch.device(device)
+    if next(net.parameters()).device == dev:
+        return net
+    key = (id(net), str(dev))
+    if key not in _DEVICE_COPIES:
+        import copy
+
+        _DEVICE_COPIES[key] = copy.deepcopy(net).to(dev).eval()
+    return _DEVICE_COPIES[key]
+
+
 def pick_device() -> torch.device:
     """The torch device to run on: an available accelerator, else the CPU (never hard-coded)."""
     acc = getattr(torch, "accelerator", None)

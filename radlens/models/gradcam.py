@@ -25,8 +25,23 @@ def grad_cam(model: Any, x: torch.Tensor, label_indices: Sequence[int],
     if not label_indices:
         return {}
     model.eval()
+    with torch.no_grad():
+        fmap = model.feature_map(x)
+    return grad_cam_from_features(model, fmap, label_indices, upsample)
+
+
+def grad_cam_from_features(model: Any, fmap: torch.Tensor, label_indices: Sequence[int],
+                           upsample: int = 64) -> dict[int, np.ndarray]:
+    """`grad_cam` from an already computed feature map (1, C, h, w) of one input.
+
+    The gradients only flow through ``model.head``, so a caller that has the feature map from
+    its own forward pass (e.g. a batched one, `radlens.tasks.batched`) need not run the
+    backbone again. Returns the same heatmaps as `grad_cam`.
+    """
+    if not label_indices:
+        return {}
     with torch.enable_grad():
-        fmap = model.feature_map(x).detach().requires_grad_(True)
+        fmap = fmap.detach().requires_grad_(True)
         logits = model.head(fmap)[0]
         out: dict[int, np.ndarray] = {}
         for n, j in enumerate(label_indices):
@@ -40,5 +55,5 @@ def grad_cam(model: Any, x: torch.Tensor, label_indices: Sequence[int],
                 cam = torch.nn.functional.interpolate(
                     cam[None, None], size=(upsample, upsample), mode="bilinear",
                     align_corners=False)[0, 0].clamp(0, 1)
-            out[j] = cam.numpy().astype(np.float32)
+            out[j] = cam.detach().cpu().numpy().astype(np.float32)
     return out

@@ -7,7 +7,9 @@ patient's: on a PA/AP radiograph in standard display the right lung is on the im
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,6 +22,9 @@ from radlens.grounding.zones import (
     zone_label_map,
 )
 from radlens.schema import Image, ModelInfo, Region, RegionKind
+
+if TYPE_CHECKING:
+    import torch
 
 # work grid for the zone label map used by grounding (masks stretched over the image)
 LABEL_GRID = 256
@@ -58,20 +63,36 @@ def predict_probabilities(image: Image, model: str | None = None,
 
     S is the model's input size; the map is stretched over the whole image.
     """
+    from radlens.models.classifier import preprocess
+
+    probs, info = predict_batch(lambda size: preprocess(image.pixels, size), model, convention)
+    return probs[0], info
+
+
+def predict_batch(inputs: Callable[[int], torch.Tensor], model: str | None = None,
+                  convention: str = "full", device: str | torch.device | None = None
+                  ) -> tuple[np.ndarray, ModelInfo]:
+    """Lung probabilities (N, 2, S/2, S/2) float32 (right, left) for a batch, and the model.
+
+    `inputs(size)` returns the batch (N, 1, size, size), float in [0, 1] (air dark), each
+    image resized whole to the segmenter's input side `size` (`radlens.models.classifier.
+    preprocess`). `device`: where to run (default: the network's own device, the CPU).
+    """
     import torch
 
-    from radlens.models.classifier import preprocess
+    from radlens.models.classifier import on_device
     from radlens.models.segmenter import CONVENTIONS, load_segmenter
 
     if convention not in CONVENTIONS:
         raise ValueError(f"convention must be one of {CONVENTIONS}, got {convention!r}")
     seg = load_segmenter(model)
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))  # never more than 2
-    x = preprocess(image.pixels, seg.size)
+    net = seg.network if device is None else on_device(seg.network, device)
+    x = inputs(seg.size).to(next(net.parameters()).device)
     with torch.no_grad():
-        logits = seg.network(x)[0]
+        logits = net(x)
     k = 2 * CONVENTIONS.index(convention)
-    return torch.sigmoid(logits[k:k + 2]).numpy().astype(np.float32), seg.info
+    return torch.sigmoid(logits[:, k:k + 2]).cpu().numpy().astype(np.float32), seg.info
 
 
 def clean(prob: np.ndarray, level: float = 0.5) -> np.ndarray:
@@ -108,7 +129,14 @@ def segment_lungs(image: Image, model: str | None = None,
     segmenter is available.
     """
     prob, info = predict_probabilities(image, model, convention)
-    shape = image.pixels.shape[:2]
+    return lungs_from_probability(prob, image.pixels.shape[:2], info, convention)
+
+
+def lungs_from_probability(prob: np.ndarray, shape: tuple[int, int], info: ModelInfo,
+                           convention: str = "full") -> LungResult:
+    """A `LungResult` from the segmenter's probabilities (2, h, w) (right, left; stretched over
+    the image) for an image of `shape` (rows, columns): cleaned, upsampled masks, boxes and
+    zones (what `segment_lungs` does after the network)."""
     keep = [clean(prob[0]), clean(prob[1])]
     both = keep[0] & keep[1]
     if both.any():  # a cell belongs to the side with the higher probability
