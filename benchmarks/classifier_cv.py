@@ -60,6 +60,21 @@ def calibrate_fold(val_logits: np.ndarray, labels: np.ndarray, mask: np.ndarray,
     return temps, thr
 
 
+def _age(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def save_oof(path: Path, **arrays: Any) -> None:
+    """Write the out-of-fold arrays (atomically: a crash never leaves half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(path)
+
+
 def record_in_card(card_path: Path, summary: dict[str, Any], holdout: list[str]) -> None:
     """Write the run's figures into a model card (weights untouched, so its SHA-256 holds)."""
     card = json.loads(card_path.read_text("utf-8"))
@@ -118,8 +133,12 @@ def main() -> int:
     n, L = sp.labels.shape
     probs = np.full((n, L), np.nan, np.float32)
     calls = np.zeros((n, L), np.float32)
+    val_probs = np.full((n, L), np.nan, np.float32)
+    test_fold = np.full(n, -1, np.int16)
+    val_fold = np.full(n, -1, np.int16)
     tested = np.zeros(n, bool)
     fold_info = []
+    out = Path(args.out)
     holdout = [s for s in args.holdout.split(",") if s]
     plans = []
     if holdout:
@@ -142,20 +161,24 @@ def main() -> int:
         tl = predict_features(model, feats.features, te, cfg.freeze_blocks)
         p = sigmoid(tl / temps)
         probs[te] = p
+        val_probs[va] = sigmoid(vl / temps)
+        test_fold[te] = f
+        val_fold[va] = f
         calls[te] = (p >= np.array([thr[x] for x in names])).astype(np.float32)
         tested[te] = True
         fold_info.append({"fold": f, "best_epoch": state["best_epoch"],
                           "val_within_source_auroc": state["best"],
                           "thresholds": thr, "temperatures": temps.tolist()})
+        save_oof(out / "oof.npz", probs=probs, calls=calls, labels=sp.labels, mask=sp.mask,
+                 tested=tested, sources=np.asarray(sp.sources),
+                 patients=np.asarray(sp.patients), names=np.asarray(names),
+                 val_probs=val_probs, val_fold=val_fold, test_fold=test_fold, adult=adult,
+                 meta_age=np.asarray([_age(m.get("age")) for m in sp.meta], np.float32),
+                 meta_sex=np.asarray([str(m.get("sex") or "") for m in sp.meta]))
     k = tested
     res = targets(probs[k], calls[k], sp.labels[k], sp.mask[k], names,
                   [sp.sources[i] for i in np.flatnonzero(k)],
                   [sp.patients[i] for i in np.flatnonzero(k)], n_boot=args.n_boot)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    np.savez(out / "oof.npz", probs=probs, calls=calls, labels=sp.labels, mask=sp.mask,
-             tested=tested, sources=np.asarray(sp.sources), patients=np.asarray(sp.patients),
-             names=np.asarray(names))
     summary = {"config": {**vars(args)}, "minutes": round((time.time() - t0) / 60, 1),
                "folds": fold_info, "figures": res}
     (out / "summary.json").write_text(json.dumps(json_safe(summary), indent=2))

@@ -111,6 +111,7 @@ class LoadedModel:
     card: dict[str, Any]
     temperatures: np.ndarray
     info: ModelInfo
+    ood: Any = None  # radlens.models.ood.OODStats when the card has OOD statistics
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -167,4 +168,18 @@ def load(model: str) -> LoadedModel:
     temps = np.array([card["calibration"][n]["temperature"] for n in card["labels"]],
                      dtype=np.float32)
     info = ModelInfo(card["name"], str(card["version"]), card["task"], digest)
-    return LoadedModel(net, card, temps, info)
+    stats = None
+    if isinstance(card.get("ood"), dict):
+        from radlens.models import ood
+
+        opath = Path(card["_path"]).parent / str(card["ood"]["file"])
+        expected = card["ood"].get("sha256")
+        try:
+            blob = opath.read_bytes()
+        except OSError as exc:
+            raise ModelError(f"OOD statistics missing or unreadable ({exc.strerror or exc})",
+                             opath) from exc
+        if expected and hashlib.sha256(blob).hexdigest() != expected:
+            raise ModelError("OOD statistics do not match the SHA-256 in the model card", opath)
+        stats = ood.load(opath)
+    return LoadedModel(net, card, temps, info, stats)

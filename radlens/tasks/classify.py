@@ -24,10 +24,21 @@ class ClassifyResult:
     findings: tuple[Finding, ...]
     regions: tuple[Region, ...]
     model: ModelInfo
+    ood_score: float | None = None      # `radlens.models.ood` score; None without statistics
+    ood_threshold: float | None = None
 
 
 def probabilities(image: Image, model: str | None = None) -> tuple[np.ndarray, LoadedModel]:
     """Calibrated probabilities (L,) for `image` and the loaded model (see `classify`)."""
+    probs, loaded, _ = scored(image, model)
+    return probs, loaded
+
+
+def scored(image: Image, model: str | None = None
+           ) -> tuple[np.ndarray, LoadedModel, float | None]:
+    """Calibrated probabilities (L,), the loaded model and the out-of-distribution score of
+    `image` (`radlens.models.ood`; None when the card has no OOD statistics), from one
+    forward pass."""
     import torch
 
     from radlens.models import registry
@@ -39,8 +50,11 @@ def probabilities(image: Image, model: str | None = None) -> tuple[np.ndarray, L
     loaded = registry.load(name)  # inference uses the process's torch thread setting
     x = preprocess(image.pixels, loaded.size)
     with torch.no_grad():
-        logits = loaded.network(x)[0].numpy()
-    return 1.0 / (1.0 + np.exp(-logits / loaded.temperatures)), loaded
+        fmap = loaded.network.feature_map(x)
+        logits = loaded.network.head(fmap)[0].numpy()
+        pooled = fmap.mean(dim=(2, 3)).numpy()
+    score = float(loaded.ood.score(pooled)[0]) if loaded.ood is not None else None
+    return 1.0 / (1.0 + np.exp(-logits / loaded.temperatures)), loaded, score
 
 
 def heat_region(heatmap: np.ndarray, label: str, score: float, width: int,
@@ -86,7 +100,8 @@ def classify(image: Image, model: str | None = None, explain: bool = True,
     95%-sensitivity one, when lower than the default) and the default threshold are called
     uncertain. The 95%-specificity threshold (when above the default) becomes `stated_from`:
     positives below it are in the "possible" certainty band. With `explain`, each positive
-    finding (other than No Finding) gets a Grad-CAM `Region`.
+    finding (other than No Finding) gets a Grad-CAM `Region`. The result also carries the
+    out-of-distribution score and threshold when the card has OOD statistics.
     `population` ("adult", "paediatric" or None for unknown): use the card's thresholds for
     that population when it has them (``population_thresholds``); unknown -> adult ones.
     Raises `ModelError` when no model is available.
@@ -94,7 +109,7 @@ def classify(image: Image, model: str | None = None, explain: bool = True,
     from radlens.models.classifier import preprocess
     from radlens.models.gradcam import grad_cam
 
-    probs, loaded = probabilities(image, model)
+    probs, loaded, ood_score = scored(image, model)
     calls = []
     high: dict[str, float | None] = {}
     for j, label in enumerate(loaded.labels):
@@ -120,4 +135,6 @@ def classify(image: Image, model: str | None = None, explain: bool = True,
                 uncertain_from=unsure, region_ids=(regions[j].id,) if j in regions else (),
                 stated_from=high[label])
         for j, (label, p, thr, unsure, call) in enumerate(calls))
-    return ClassifyResult(findings, tuple(regions.values()), loaded.info)
+    ood_threshold = loaded.ood.threshold if loaded.ood is not None else None
+    return ClassifyResult(findings, tuple(regions.values()), loaded.info, ood_score,
+                          ood_threshold)

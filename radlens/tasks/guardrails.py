@@ -197,3 +197,13 @@ def assess(meta: ImageMeta, qc: QCReport, population: dict[str, Any] | None,
             warnings.append(_warn(WarningCode.VIEW_OUTSIDE_POPULATION, "ViewPosition",
                                   **values))
     return Assessment(years, lateral, tuple(warnings))
+
+
+def ood_warning(score: float | None, threshold: float | None,
+                model: str) -> ReadingWarning | None:
+    """The out-of-distribution warning when `score` (`radlens.models.ood`, ~1 for training-like
+    films) exceeds the card's `threshold`; None when below or when the model has no OOD
+    statistics (either is None)."""
+    if score is None or threshold is None or not score > threshold:
+        return None
+    return _warn(WarningCode.OUT_OF_DISTRIBUTION, model=model, score=score, threshold=threshold)

@@ -166,7 +166,7 @@ def export_run(cfg: TrainConfig, card_extra: dict[str, Any] | None = None) -> Pa
     best = out / "best.pt"
     if not best.is_file():
         raise ModelError("no best.pt: the run has not finished an epoch yet", out)
-    data, _, val = prepare(cfg, progress=False)
+    data, train_split, val = prepare(cfg, progress=False)
     model = FindingClassifier(cfg.backbone, len(cfg.labels), pretrained=False)
     model.load_state_dict(torch.load(best, map_location="cpu", weights_only=True))
     logits = predict_logits(model, val)
@@ -225,6 +225,10 @@ def export_run(cfg: TrainConfig, card_extra: dict[str, Any] | None = None) -> Pa
         except (OSError, ValueError) as exc:
             raise ModelError(f"cannot read the card additions ({exc})", cfg.card_extra) from exc
     card.update(card_extra or {})
+    from radlens.train.ood import fit_run
+
+    card["ood"] = fit_run(model, train_split.images, val.images, list(val.meta), out,
+                          progress=False)
     path = out / "model.json"
     path.write_text(json.dumps(json_safe(card), indent=2, allow_nan=False))
     log.info("exported %s (%s)", path, weights)
@@ -249,5 +253,12 @@ def bundle_run(run: str | Path, dest: str | Path | None = None) -> tuple[Path, P
     out_w.write_bytes(wpath.read_bytes())
     card.pop("_path", None)
     card["weights"]["file"] = out_w.name
+    if isinstance(card.get("ood"), dict):
+        ood_src = src / str(card["ood"]["file"])
+        if not ood_src.is_file():
+            raise ModelError("the card names OOD statistics that are not in the run", ood_src)
+        ood_dst = folder / f"{name}.ood.safetensors"
+        ood_dst.write_bytes(ood_src.read_bytes())
+        card["ood"]["file"] = ood_dst.name
     out_c.write_text(json.dumps(json_safe(card), indent=2, allow_nan=False) + "\n")
     return out_w, out_c

@@ -11,6 +11,11 @@ normal films exceed `max_normal_call_rate`, the other labels go to their stricte
 (above every normal film) and the rate is the anchors'. No threshold is ever below the label's
 Youden threshold; labels without both classes in the fitting rows keep it.
 All probabilities are calibrated (after temperature scaling), in [0, 1].
+
+``allocation="f1"`` shares the same normal-film budget unevenly instead: starting from the
+strictest level for every non-anchor label, coordinate ascent picks each label's specificity
+level (from `F1_LEVELS`) to maximise the mean F1 over the labels with at least
+`min_positives` positives in the fitting rows, keeping the normal-call rate within the bound.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import numpy as np
 from radlens.metrics import classification as cm
 
 NO_FINDING = "No Finding"
+F1_LEVELS = (0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995, 1.0)
 
 
 def spec_threshold(negatives: np.ndarray, specificity: float) -> float:
@@ -45,15 +51,19 @@ def sens_threshold(positives: np.ndarray, sensitivity: float) -> float:
 def operating_thresholds(probs: np.ndarray, labels: np.ndarray, mask: np.ndarray,
                          label_names: Sequence[str], fit_rows: np.ndarray,
                          anchors: Mapping[str, tuple[np.ndarray, float]] | None = None,
-                         max_normal_call_rate: float = 0.08) -> dict[str, float]:
+                         max_normal_call_rate: float = 0.08, allocation: str = "uniform",
+                         min_positives: int = 3) -> dict[str, float]:
     """label -> operating threshold (see module docstring).
 
     `probs`, `labels`, `mask`: (N, L) calibrated probabilities, 0/1 targets, known-mask.
     `fit_rows`: bool (N,) rows to fit on (e.g. adult validation films). `anchors`: label ->
     (bool (N,) rows whose positives set its threshold, sensitivity to keep); default
     ``{"Pneumonia": (fit_rows, 0.95)}``. An anchor without positives in its rows is treated
-    like any other label.
+    like any other label. `allocation`: "uniform" (one specificity level for every non-anchor
+    label) or "f1" (per-label levels chosen for mean F1; see the module docstring).
     """
+    if allocation not in ("uniform", "f1"):
+        raise ValueError(f"allocation must be 'uniform' or 'f1', got {allocation!r}")
     names = list(label_names)
     rows = np.asarray(fit_rows, bool)
     if anchors is None:
@@ -90,6 +100,9 @@ def operating_thresholds(probs: np.ndarray, labels: np.ndarray, mask: np.ndarray
             called |= probs[normal, j] >= thr[names[j]]
         return float(called.mean()), thr
 
+    if allocation == "f1":
+        return _f1_allocation(probs, labels, mask, names, rows, normal, out, others,
+                              findings, max_normal_call_rate, min_positives)
     lo, hi = 0.5, 1.0
     best = call_rate(hi)[1]
     for _ in range(30):
@@ -100,3 +113,53 @@ def operating_thresholds(probs: np.ndarray, labels: np.ndarray, mask: np.ndarray
         else:
             lo = mid
     return best
+
+
+def _f1(y: np.ndarray, c: np.ndarray) -> float:
+    tp = float(np.sum(c & (y == 1)))
+    denom = float(np.sum(c)) + float(np.sum(y == 1))
+    return 2 * tp / denom if denom else 0.0
+
+
+def _f1_allocation(probs: np.ndarray, labels: np.ndarray, mask: np.ndarray, names: list[str],
+                   rows: np.ndarray, normal: np.ndarray, floor: dict[str, float],
+                   others: list[int], findings: list[int], rate: float,
+                   min_positives: int) -> dict[str, float]:
+    """Per-label specificity levels by coordinate ascent on mean F1 under the call budget."""
+    cand = {j: [max(floor[names[j]], spec_threshold(probs[normal, j], q)) for q in F1_LEVELS]
+            for j in others}
+    scored = [j for j in others
+              if np.sum(rows & (mask[:, j] > 0) & (labels[:, j] == 1)) >= min_positives]
+    thr = dict(floor)
+    for j in others:
+        thr[names[j]] = cand[j][-1]
+
+    def calls_on_normals(t: dict[str, float]) -> float:
+        called = np.zeros(int(normal.sum()), bool)
+        for j in findings:
+            called |= probs[normal, j] >= t[names[j]]
+        return float(called.mean())
+
+    def objective(t: dict[str, float]) -> float:
+        vals = []
+        for j in scored:
+            k = rows & (mask[:, j] > 0)
+            vals.append(_f1(labels[k, j], probs[k, j] >= t[names[j]]))
+        return float(np.mean(vals)) if vals else 0.0
+
+    if calls_on_normals(thr) > rate:
+        return thr
+    best = objective(thr)
+    for _ in range(4):
+        changed = False
+        for j in scored:
+            for t in cand[j]:
+                trial = {**thr, names[j]: t}
+                if t == thr[names[j]] or calls_on_normals(trial) > rate:
+                    continue
+                value = objective(trial)
+                if value > best + 1e-9:
+                    best, thr, changed = value, trial, True
+        if not changed:
+            break
+    return thr
