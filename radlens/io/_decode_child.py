@@ -52,12 +52,17 @@ def main(argv: list[str]) -> int:
     _limit(memory_mb)
 
     from radlens.errors import RadlensError
-    from radlens.io import load_image
     from radlens.io import dicom as _dicom  # noqa: F401  (warm the decoders before "ready")
+    from radlens.io import load_image
     from radlens.io import nifti as _nifti  # noqa: F401
     from radlens.io import raster as _raster  # noqa: F401
-    from radlens.io.isolated import memory_caused, meta_to_json, recv_message, send_message, \
-        write_all
+    from radlens.io.isolated import (
+        memory_caused,
+        meta_to_json,
+        recv_message,
+        send_message,
+        write_all,
+    )
 
     send_message(out_fd, ["ready"])
     while True:
@@ -86,7 +91,7 @@ def main(argv: list[str]) -> int:
                 return 3
             continue
         send_message(out_fd, reply)
-        write_all(out_fd, memoryview(pixels).cast("B"))
+        write_all(out_fd, pixels.reshape(-1).data.cast("B"))
         del image, pixels
 
 

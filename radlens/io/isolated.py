@@ -304,7 +304,7 @@ class DecodeWorker:
             if (meta.height, meta.width) != shape:
                 raise ValueError("pixel shape does not match the metadata")
             pixels = np.empty(shape, dtype=np.float32)
-            read_exact(fd_in, memoryview(pixels.reshape(-1)).cast("B"),
+            read_exact(fd_in, pixels.reshape(-1).data.cast("B"),
                        deadline + self.timeout_s)  # the decode is done; the copy is quick
         except _Timeout:
             self._kill()

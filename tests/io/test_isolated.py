@@ -54,7 +54,7 @@ def test_worker_errors_are_load_image_errors_naming_the_file(worker: DecodeWorke
                                                              tmp_path: Path) -> None:
     bad = tmp_path / "not-an-image.png"
     bad.write_bytes(b"\x00" * 500)
-    with pytest.raises(UnsupportedFormatError, match="not-an-image.png: not an image"):
+    with pytest.raises(UnsupportedFormatError, match=r"not-an-image\.png: not an image"):
         worker.load(bad)
     name = tmp_path / "caf\udce9.png"  # not valid UTF-8: the name survives the round trip
     _png(Path(os.fsdecode(os.fsencode(name))), np.full((64, 64), 9, np.uint8))
