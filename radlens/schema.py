@@ -34,6 +34,8 @@ from enum import StrEnum
 
 import numpy as np
 
+from radlens._repr import short_repr
+
 SCHEMA_VERSION = "1"
 
 
@@ -190,6 +192,8 @@ class Image:
     pixels: np.ndarray
     meta: ImageMeta
 
+    __repr__ = short_repr
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Image):
             return NotImplemented
@@ -301,6 +305,8 @@ class Region:
     side: str | None = None
     zones: tuple[tuple[str, float], ...] = ()
     score: float | None = None
+
+    __repr__ = short_repr
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Region):

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from radlens._repr import short_repr
 from radlens.errors import DataError, RadlensError
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,8 @@ class Sample:
     patient_id: str
     source: str
     meta: Mapping[str, str] = field(default_factory=dict)
+
+    __repr__ = short_repr
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from radlens._repr import short_repr
 from radlens.errors import MissingDependencyError
 from radlens.schema import Box
 
@@ -115,6 +116,8 @@ class Lung:
     box: Box | None
     status: str
     bands: tuple[tuple[str, int, int], ...] = ()
+
+    __repr__ = short_repr
 
     @property
     def area(self) -> int:

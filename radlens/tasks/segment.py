@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from radlens._repr import short_repr
 from radlens.grounding.heat import resample_mask
 from radlens.grounding.zones import (
     Lung,
@@ -50,6 +51,8 @@ class LungResult:
     convention: str
     notes: tuple[str, ...]
     model: ModelInfo
+
+    __repr__ = short_repr
 
     @property
     def lungs(self) -> tuple[Lung, Lung]:
