@@ -8,14 +8,19 @@ samples sharing one label list. Images are decoded lazily (`load_pixels`) throug
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from radlens._repr import short_repr
 from radlens.errors import DataError, RadlensError
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -40,21 +45,123 @@ class Sample:
     __repr__ = short_repr
 
 
+class Item(NamedTuple):
+    """One indexed sample, ready for torch: what ``dataset[i]`` returns.
+
+    `image`: float32 tensor (1, H, W), grey in [0, 1], air dark (`radlens.load_image`'s
+    convention), resized whole to (size, size) when the dataset has a `size`, then passed
+    through its `transform`; `labels`: float32 (L,) (1 positive, 0 negative or unknown);
+    `mask`: bool (L,), True where the label is known; `meta`: path, patient_id, source,
+    index and the adapter's metadata (str values).
+    """
+
+    image: torch.Tensor
+    labels: torch.Tensor
+    mask: torch.Tensor
+    meta: dict[str, Any]
+
+
+class Batch(NamedTuple):
+    """Items stacked by `collate`: images (N, 1, H, W), labels (N, L) float32, mask (N, L)
+    bool, meta (a list of N dicts)."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    mask: torch.Tensor
+    meta: list[dict[str, Any]]
+
+
+Transform = Callable[["torch.Tensor"], "torch.Tensor"]
+
+
 @dataclass(frozen=True)
 class Dataset:
-    """Samples with a common label list. `skipped` lists (path, reason) of rows not usable."""
+    """Samples with a common label list. `skipped` lists (path, reason) of rows not usable.
+
+    A map-style torch dataset as it stands: ``len(ds)`` and ``ds[i]`` -> `Item` (image tensor,
+    label vector, label mask, metadata), decoded on access; hand it to
+    ``torch.utils.data.DataLoader(ds, batch_size=..., collate_fn=radlens.data.samples.collate)``.
+    `size`: resize every image whole to (size, size) pixels on access (None: native size; a
+    batch then needs equal sizes or a `transform` that makes them equal). `transform`: a
+    callable on the (1, H, W) image tensor applied after the resize (e.g. augmentation);
+    it must be picklable for DataLoader worker processes. Set both with `with_transform`.
+    """
 
     name: str
     label_names: tuple[str, ...]
     samples: tuple[Sample, ...]
     skipped: tuple[tuple[str, str], ...] = ()
+    size: int | None = field(default=None, compare=False)
+    transform: Transform | None = field(default=None, compare=False)
 
     def __len__(self) -> int:
         return len(self.samples)
 
+    def __getitem__(self, index: int) -> Item:
+        """Sample `index` (negative counts from the end) decoded as an `Item`.
+
+        Raises IndexError out of range and `DataError` naming the file when the image
+        cannot be read.
+        """
+        import torch
+
+        if not isinstance(index, (int, np.integer)) or isinstance(index, bool):
+            raise TypeError(f"dataset indices are integers, got {type(index).__name__}")
+        if not -len(self.samples) <= index < len(self.samples):
+            raise IndexError(f"index {index} out of range for {len(self.samples)} samples")
+        s = self.samples[int(index)]
+        try:
+            pixels = load_pixels(s.path)
+        except RadlensError as exc:
+            raise DataError(f"cannot read sample {int(index)} ({exc.reason})", s.path) from exc
+        if self.size is not None:
+            from radlens.data.transforms import resize_square
+
+            pixels = resize_square(pixels, self.size)
+        image = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32))[None]
+        if self.transform is not None:
+            image = self.transform(image)
+        meta = {"path": s.path, "patient_id": s.patient_id, "source": s.source,
+                "index": int(index) % len(self.samples), **dict(s.meta)}
+        return Item(image, torch.from_numpy(s.labels.astype(np.float32)),
+                    torch.from_numpy(s.mask.astype(bool)), meta)
+
+    def with_transform(self, transform: Transform | None = None,
+                       size: int | None = None) -> Dataset:
+        """A copy that resizes to `size` x `size` and applies `transform` on access."""
+        if size is not None and size < 1:
+            raise DataError(f"size must be a positive number of pixels, got {size}", self.name)
+        return dataclasses.replace(self, transform=transform, size=size)
+
+    def __repr__(self) -> str:
+        return (f"Dataset(name={self.name!r}, labels={len(self.label_names)}, "
+                f"samples={len(self.samples)}, skipped={len(self.skipped)}, size={self.size}, "
+                f"transform={self.transform!r})")
+
     def patients(self) -> tuple[str, ...]:
         """Distinct patient ids, in first-seen order."""
         return tuple(dict.fromkeys(s.patient_id for s in self.samples))
+
+
+def collate(items: Sequence[Item]) -> Batch:
+    """Stack `Item`s into a `Batch` (a ``collate_fn`` for ``torch.utils.data.DataLoader``).
+
+    Images must share one shape: give the dataset a `size` (`Dataset.with_transform`) when
+    the files differ; `DataError` naming the first mismatch otherwise. Metadata stay a list.
+    """
+    import torch
+
+    if not items:
+        raise DataError("cannot collate an empty batch")
+    shape = items[0].image.shape
+    for it in items:
+        if it.image.shape != shape:
+            raise DataError(f"images of different shapes {tuple(shape)} and "
+                            f"{tuple(it.image.shape)} in one batch: set a size with "
+                            "dataset.with_transform(size=...)", it.meta.get("path"))
+    return Batch(torch.stack([it.image for it in items]),
+                 torch.stack([it.labels for it in items]),
+                 torch.stack([it.mask for it in items]), [it.meta for it in items])
 
 
 def make_sample(path: str, values: Mapping[str, float | None], label_names: Sequence[str],

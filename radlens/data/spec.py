@@ -19,7 +19,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl
 
 from radlens.data import adapters, adult
-from radlens.data.samples import Dataset
+from radlens.data.samples import Dataset, Transform
 from radlens.errors import DataError
 
 KINDS = ("folder", "kermany", "covid", "csv", "nih", "nih-cxr14", "tb-cxr", "hannover")
@@ -69,8 +69,18 @@ def _header(csv_path: Path) -> set[str]:
     return {c.strip() for c in first.strip().split(",")}
 
 
-def load(spec: str) -> Dataset:
-    """Load the dataset a spec describes (see module docstring)."""
+def load(spec: str, *, size: int | None = None,
+         transform: Transform | None = None) -> Dataset:
+    """Load the dataset a spec describes (see module docstring).
+
+    `size` and `transform`: what ``dataset[i]`` does to each image on access (resize whole to
+    `size` x `size`, then `transform` on the (1, H, W) tensor; see `Dataset`).
+    """
+    ds = _load(spec)
+    return ds.with_transform(transform, size) if size or transform else ds
+
+
+def _load(spec: str) -> Dataset:
     kind, path, opt = parse(spec)
     allowed = {"folder": {"patient"}, "kermany": set(), "covid": {"lateral"},
                "csv": {"labels", "path", "patient", "uncertain", "blank", "root"},

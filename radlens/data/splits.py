@@ -7,6 +7,7 @@ small source still appears in every split with both classes when it can.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
@@ -59,5 +60,6 @@ def split_by_patient(dataset: Dataset, fractions: Sequence[float] = (0.8, 0.2),
     for i, s in enumerate(dataset.samples):
         parts[assignment[s.patient_id]].append(i)
     names = ("train", "val", "test")
-    return [Dataset(f"{dataset.name}/{names[k] if k < 3 else k}", dataset.label_names,
-                    tuple(dataset.samples[i] for i in idx)) for k, idx in enumerate(parts)]
+    return [dataclasses.replace(dataset, name=f"{dataset.name}/{names[k] if k < 3 else k}",
+                                samples=tuple(dataset.samples[i] for i in idx), skipped=())
+            for k, idx in enumerate(parts)]
