@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader
+from torch.utils.data import Dataset as TorchDataset
 
 from radlens.data import adapters, spec
 from radlens.data.samples import Batch, Item, collate
@@ -57,7 +59,8 @@ def test_transform_and_size_and_dataloader(tmp_path: Path) -> None:
 
     want = 1.0 - resize_square(load_image(ds.samples[0].path).pixels, 64)
     np.testing.assert_allclose(sized[0].image[0].numpy(), want, atol=1e-6)
-    batches = list(DataLoader(sized, batch_size=2, collate_fn=collate))
+    loader = DataLoader(cast("TorchDataset[Item]", sized), batch_size=2, collate_fn=collate)
+    batches = list(loader)
     assert [len(b.meta) for b in batches] == [2, 2, 1]
     first = batches[0]
     assert isinstance(first, Batch) and first.images.shape == (2, 1, 64, 64)
