@@ -40,6 +40,13 @@ def register(sub: Any) -> None:
                    help="uploads per minute per client before 429 (default 600; 0 = no limit)")
     p.add_argument("--body-timeout", type=float, default=60.0, metavar="SECONDS",
                    help="seconds an admitted upload has to arrive before 408 (default 60)")
+    p.add_argument("--decode-timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="wall-clock seconds one upload may take to decode, in a worker process "
+                        "that is killed past it (default 30; 0 = decode in the server "
+                        "process, no deadline)")
+    p.add_argument("--decode-memory-mb", type=int, default=3072, metavar="MB",
+                   help="memory (address space) cap of each decode worker in MB (default "
+                        "3072; 0 = no cap)")
     p.add_argument("--keep", type=int, default=200,
                    help="recent results kept for GET /v1/interpretations (default 200)")
     p.add_argument("--model", help="finding model (default: the bundled one)")
@@ -77,6 +84,9 @@ def run(args: argparse.Namespace) -> int:
                  "max_per_client", "body_timeout"):
         if getattr(args, name) <= 0 and name != "max_queue":
             raise RadlensError(f"--{name.replace('_', '-')} must be positive")
+    for name in ("decode_timeout", "decode_memory_mb"):
+        if getattr(args, name) < 0:
+            raise RadlensError(f"--{name.replace('_', '-')} must be 0 or more")
     keys = read_api_keys(args.api_key_file) if args.api_key_file else ()
     if not keys and args.host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("serving on %s without --api-key-file: anyone who can reach it can "
@@ -86,7 +96,9 @@ def run(args: argparse.Namespace) -> int:
                       keep=args.keep, api_keys=keys, model=args.model,
                       explain=not args.no_explain, max_per_client=args.max_per_client,
                       rate_per_minute=max(0.0, args.rate_per_minute),
-                      body_timeout_s=args.body_timeout)
+                      body_timeout_s=args.body_timeout,
+                      decode_timeout_s=args.decode_timeout,
+                      decode_memory_mb=args.decode_memory_mb)
     logging.getLogger("radlens.serve").setLevel(logging.INFO)
     uvicorn.run(create_app(cfg), host=args.host, port=args.port,
                 access_log=not args.no_access_log, timeout_keep_alive=5,

@@ -11,12 +11,15 @@ configured, ``/v1/*`` needs ``Authorization: Bearer <key>`` or ``X-API-Key: <key
 in constant time), else 401; uploads above `ServeConfig.max_upload_bytes` get 413; a client over
 its upload rate or its concurrent uploads gets 429, and a full server 503, both with
 ``Retry-After``; a body slower than `body_timeout_s` gets 408. Decoding refuses images above
-`max_pixels` and over the decode budgets of `radlens.io.budget`. Every error, FastAPI's own
-404/405/validation errors and unexpected 500s included, is ``{"error": {"type", "message"}}``;
-messages carry no server path. Logs name results by their random id only: never a file name,
-a header value or anything from the image. Uploads live in a per-process temporary folder that is
-removed at shutdown, at interpreter exit, and -- for a process that was killed -- by the next
-server's start-up.
+`max_pixels` and over the decode budgets of `radlens.io.budget`, and runs in a killable child
+process (`radlens.io.isolated.DecodePool`, one per concurrent slot): a decode past
+`decode_timeout_s` is stopped and answered 422 ("decode took longer than N s"), one needing more
+than `decode_memory_mb` 413; a decoder crash is a 422, never a dead server. Every error,
+FastAPI's own 404/405/validation errors and unexpected 500s included, is
+``{"error": {"type", "message"}}``; messages carry no server path. Logs name results by their
+random id only: never a file name, a header value or anything from the image. Uploads live in
+a per-process temporary folder that is removed at shutdown, at interpreter exit, and -- for a
+process that was killed -- by the next server's start-up.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ from radlens.errors import (
     RadlensError,
     UnsupportedFormatError,
 )
+from radlens.io.isolated import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, DecodePool
 from radlens.schema import Interpretation
 from radlens.serve.limits import CatchAll, Gate, GateConfig, key_matches
 
@@ -78,7 +82,10 @@ class ServeConfig:
     uploads that may wait for a slot (beyond both, 503); `max_per_client`: uploads one client
     (API key, else address) may have in progress (beyond, 429); `rate_per_minute` and `burst`:
     each client's upload rate (token bucket; 0 = unlimited; beyond, 429); `body_timeout_s`:
-    seconds an admitted upload has to arrive (beyond, 408)."""
+    seconds an admitted upload has to arrive (beyond, 408); `decode_timeout_s`: wall-clock
+    seconds one upload may take to decode, in a killable worker process (0: decode in the
+    server's own process, without a deadline); `decode_memory_mb`: the address-space cap of
+    each decode worker in MB (0: none)."""
 
     max_upload_bytes: int = 50_000_000
     max_pixels: int = 40_000_000
@@ -92,6 +99,8 @@ class ServeConfig:
     rate_per_minute: float = 600.0
     burst: int = 30
     body_timeout_s: float = 60.0
+    decode_timeout_s: float = DEFAULT_TIMEOUT_S
+    decode_memory_mb: int = DEFAULT_MEMORY_MB
 
 
 class ApiError(Exception):
@@ -172,12 +181,11 @@ def sweep_stale_uploads(root: Path | None = None) -> int:
 
 
 def _interpret(path: Path, rid: str, cfg: ServeConfig, model: str | None,
-               explain: bool) -> str:
-    from radlens.io import load_image
+               explain: bool, decoder: DecodePool) -> str:
     from radlens.pipeline import read
     from radlens.schema_json import to_json
 
-    image = load_image(path, max_pixels=cfg.max_pixels)
+    image = decoder.load(path, max_pixels=cfg.max_pixels)
     if image.meta.format not in ALLOWED_FORMATS:
         raise UnsupportedFormatError(f"{image.meta.format} uploads are not accepted "
                                      "(send DICOM, PNG, JPEG or TIFF)")
@@ -187,21 +195,20 @@ def _interpret(path: Path, rid: str, cfg: ServeConfig, model: str | None,
     return to_json(dataclasses.replace(interp, id=rid))
 
 
-def _grey_png(path: Path, target: Path, max_pixels: int, max_side: int = 1024) -> None:
-    from radlens.io import load_image
-
-    pixels = load_image(path, max_pixels=max_pixels).pixels
+def _grey_png(path: Path, target: Path, max_pixels: int, decoder: DecodePool,
+              max_side: int = 1024) -> None:
+    pixels = decoder.load(path, max_pixels=max_pixels).pixels
     im = PILImage.fromarray((np.clip(pixels, 0, 1) * 255).astype(np.uint8))
     im.thumbnail((max_side, max_side))
     im.save(target, format="PNG")
 
 
-def _overlay_png(path: Path, text: str, target: Path, max_pixels: int) -> None:
-    from radlens.io import load_image
+def _overlay_png(path: Path, text: str, target: Path, max_pixels: int,
+                 decoder: DecodePool) -> None:
     from radlens.render.overlay import render_overlay
     from radlens.schema_json import from_json
 
-    render_overlay(load_image(path, max_pixels=max_pixels), from_json(text, Interpretation),
+    render_overlay(decoder.load(path, max_pixels=max_pixels), from_json(text, Interpretation),
                    target)
 
 
@@ -218,17 +225,21 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
     cfg = cfg or ServeConfig()
     cache = ResultCache(cfg.keep)
     limiter = anyio.CapacityLimiter(cfg.max_concurrent)
+    decoder = DecodePool(cfg.max_concurrent, cfg.decode_timeout_s, cfg.decode_memory_mb)
+    atexit.register(decoder.close)
     gate_state: dict[str, Gate] = {}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        decoder.start(1)  # the first upload need not wait for a decoder to start
         yield
+        decoder.close()
         cache.close()
 
     app = FastAPI(title="radlens", version=__version__, lifespan=lifespan,
                   description="Chest X-ray interpretation: upload an image, get findings, "
                   "regions and quality checks as an Interpretation.")
-    app.state.cfg, app.state.cache = cfg, cache
+    app.state.cfg, app.state.cache, app.state.decoder = cfg, cache, decoder
 
     async def require_key(authorization: Annotated[str | None, Header()] = None,
                           x_api_key: Annotated[str | None, Header()] = None) -> None:
@@ -294,7 +305,7 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
             await anyio.to_thread.run_sync(shutil.copyfileobj, file.file, fh)
         try:
             text = await anyio.to_thread.run_sync(_interpret, target, rid, cfg, model, explain,
-                                                  limiter=limiter)
+                                                  decoder, limiter=limiter)
         except BaseException as exc:
             target.unlink(missing_ok=True)
             log.info("interpret id=%s failed: %s (%.0f ms)", rid, type(exc).__name__,
@@ -319,7 +330,7 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
         target = cache.dir / f"{rid}.image.png"
         if not target.exists():
             await anyio.to_thread.run_sync(_grey_png, cache.upload_path(rid), target,
-                                           cfg.max_pixels, limiter=limiter)
+                                           cfg.max_pixels, decoder, limiter=limiter)
         return FileResponse(target, media_type="image/png")
 
     @app.get("/v1/interpretations/{rid}/overlay.png", dependencies=auth, tags=["interpret"],
@@ -331,7 +342,7 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
         target = cache.dir / f"{rid}.overlay.png"
         if not target.exists():
             await anyio.to_thread.run_sync(_overlay_png, cache.upload_path(rid), text, target,
-                                           cfg.max_pixels, limiter=limiter)
+                                           cfg.max_pixels, decoder, limiter=limiter)
         return FileResponse(target, media_type="image/png")
 
     @app.get("/v1/models", dependencies=auth, tags=["models"])
