@@ -39,6 +39,13 @@ def register(sub: Any) -> None:
     run.add_argument("--item-timeout", type=float, default=600.0, metavar="SECONDS",
                      help="give up on an item after this long in a worker and record it as "
                           "failed (default 600; 0 = no limit)")
+    run.add_argument("--decode-timeout", type=float, default=120.0, metavar="SECONDS",
+                     help="wall-clock seconds one file may take to decode, in a child process "
+                          "killed past it; the item is recorded as failed (default 120; 0 = "
+                          "decode in the worker, no deadline)")
+    run.add_argument("--decode-memory-mb", type=int, default=3072, metavar="MB",
+                     help="memory (address space) cap of each decode child in MB (default "
+                          "3072; 0 = no cap)")
     run.add_argument("--all-files", action="store_true",
                      help="folder input: read every file, not only image file names")
     run.add_argument("--shard-index", type=int, default=0, metavar="I",
@@ -77,6 +84,9 @@ def run_command(args: argparse.Namespace) -> int:
                            "(did you mean 'radlens batch export'?)")
     if args.store is None:
         raise RadlensError("batch: --store FILE is required")
+    for flag in ("decode_timeout", "decode_memory_mb", "item_timeout"):
+        if getattr(args, flag) < 0:
+            raise RadlensError(f"--{flag.replace('_', '-')} must be 0 or more")
     from radlens.serve.batch import list_items, run_batch, select_shard
     from radlens.serve.store import ResultStore
 
@@ -87,7 +97,9 @@ def run_command(args: argparse.Namespace) -> int:
                             explain=not args.no_explain, retry_failed=args.retry_failed,
                             threads_per_worker=args.threads_per_worker,
                             progress=not args.no_progress,
-                            item_timeout=args.item_timeout or None)
+                            item_timeout=args.item_timeout or None,
+                            decode_timeout=args.decode_timeout or None,
+                            decode_memory_mb=args.decode_memory_mb)
         counts = store.counts()
     result = {"input": str(args.input), "store": str(args.store),
               "shard": [args.shard_index, args.shard_count], "items": summary.total,

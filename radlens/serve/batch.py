@@ -9,6 +9,11 @@ the items in flight, and rerunning the same command carries on where it stopped.
 A worker that dies while reading a file (a crash or the out-of-memory killer) breaks the pool;
 the pool is restarted and the items that were in flight are retried one at a time, so the file
 at fault is recorded as failed and the others are not blamed.
+
+Each worker decodes its files in a killable child process of its own
+(`radlens.io.isolated.DecodeWorker`): a decode past `decode_timeout` seconds, or needing more
+than `decode_memory_mb` MB, is stopped there and the item is recorded as failed with a message
+naming the file and the limit ("decode took longer than N s"); the worker itself goes on.
 """
 
 from __future__ import annotations
@@ -31,11 +36,15 @@ from pathlib import Path
 from typing import Any
 
 from radlens.errors import DataError, InputError, RadlensError
+from radlens.io.isolated import DEFAULT_MEMORY_MB, DecodeWorker, isolation_available
 from radlens.serve.store import ResultStore
 
 log = logging.getLogger(__name__)
 
 #: File name endings a folder scan picks up (case-insensitive) unless `all_files` is set.
+#: Default wall-clock seconds one file may take to decode in a batch worker.
+DEFAULT_DECODE_TIMEOUT_S = 120.0
+
 IMAGE_SUFFIXES = (".dcm", ".dicom", ".dic", ".png", ".jpg", ".jpeg", ".jpe", ".tif", ".tiff",
                   ".nii", ".nii.gz")
 
@@ -77,7 +86,8 @@ def _scan_folder(root: Path, all_files: bool) -> list[BatchItem]:
 
 def _read_csv(path: Path) -> list[BatchItem]:
     try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
+        # surrogateescape: a path that is not valid UTF-8 keeps its bytes (an export's CSV)
+        with path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as fh:
             rows = [r for r in csv.reader(fh) if r and any(c.strip() for c in r)]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"cannot read the CSV of paths ({exc})", path) from exc
@@ -147,21 +157,55 @@ def _watch_parent(parent: int) -> None:
             os._exit(1)
 
 
-def _init_worker(parent: int, threads: int) -> None:
-    """Worker start-up: limit math threads and exit when the parent process disappears."""
+#: This process's decode settings (seconds, MB; 0 s: decode in this process) and its worker.
+_decode_limits: tuple[float, int] = (0.0, 0)
+_decoder: DecodeWorker | None = None
+
+
+def set_decode_limits(timeout_s: float | None, memory_mb: int) -> None:
+    """How `interpret_item` decodes in this process: in a killable child with a deadline of
+    `timeout_s` seconds and an address-space cap of `memory_mb` MB (0: none), or, when
+    `timeout_s` is 0 or None (or isolation is unavailable), in this process. Stops the
+    previous child, if any."""
+    global _decode_limits, _decoder
+    if _decoder is not None:
+        _decoder.close()
+        _decoder = None
+    _decode_limits = (float(timeout_s or 0.0), max(0, int(memory_mb)))
+
+
+def _decode(path: str) -> Any:
+    """`path` decoded under this process's decode limits: an `Image`, or `path` itself when
+    decoding is left to the reader in this process."""
+    global _decoder
+    timeout_s, memory_mb = _decode_limits
+    if timeout_s <= 0 or not isolation_available():
+        return path
+    if _decoder is None:
+        _decoder = DecodeWorker(timeout_s, memory_mb)
+    return _decoder.load(path)
+
+
+def _init_worker(parent: int, threads: int, decode_timeout: float | None = None,
+                 decode_memory_mb: int = 0) -> None:
+    """Worker start-up: limit math threads, set the decode limits and exit when the parent
+    process disappears."""
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(threads)  # read by torch / BLAS when they are first imported
+    set_decode_limits(decode_timeout, decode_memory_mb)
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
 
 
 def interpret_item(key: str, path: str, model: str | None, explain: bool) -> _Outcome:
-    """Interpret one file; never raises for a bad file (the error becomes a failed outcome)."""
+    """Interpret one file; never raises for a bad file (the error becomes a failed outcome).
+
+    The file is decoded under this process's decode limits (`set_decode_limits`)."""
     from radlens.pipeline import read
     from radlens.schema_json import to_json
 
     start = time.perf_counter()
     try:
-        interp = read(path, model=model, explain=explain)
+        interp = read(_decode(path), model=model, explain=explain)
         payload = to_json(interp)
     except RadlensError as exc:
         return key, path, "failed", exc.one_line(), type(exc).__name__, time.perf_counter() - start
@@ -209,7 +253,9 @@ def run_batch(items: Sequence[BatchItem], store: ResultStore, *, workers: int = 
               model: str | None = None, explain: bool = True, retry_failed: bool = False,
               threads_per_worker: int = 1, progress: bool = True,
               task: Callable[[str, str, str | None, bool], _Outcome] | None = None,
-              item_timeout: float | None = None) -> BatchSummary:
+              item_timeout: float | None = None,
+              decode_timeout: float | None = DEFAULT_DECODE_TIMEOUT_S,
+              decode_memory_mb: int = DEFAULT_MEMORY_MB) -> BatchSummary:
     """Interpret the `items` that `store` does not hold yet, writing each result as it comes.
 
     `workers`: worker processes (0 runs everything in this process, for debugging).
@@ -218,8 +264,11 @@ def run_batch(items: Sequence[BatchItem], store: ResultStore, *, workers: int = 
     function (default `interpret_item`; tests swap it). `item_timeout`: seconds one item may
     run in a worker (None: no limit; needs workers >= 1): on expiry the workers are restarted,
     the items in flight are retried one at a time, and an item that runs out of time alone is
-    recorded as failed ("TimedOut") -- a hung decoder cannot stall the batch. Returns a
-    `BatchSummary`.
+    recorded as failed ("TimedOut") -- a hung decoder cannot stall the batch.
+    `decode_timeout` (seconds; 0 or None: decode in the worker itself) and `decode_memory_mb`
+    (MB; 0: no cap): each worker decodes its files in a killable child process under these
+    limits, and a file over one is recorded as failed (`DecodeTimeoutError`,
+    `DecodeMemoryError`) without restarting the worker. Returns a `BatchSummary`.
     Raises `DataError` when the store was made with another model, or when another batch
     process is running on it (the store's run lock, held for the length of the run).
     """
@@ -231,7 +280,8 @@ def run_batch(items: Sequence[BatchItem], store: ResultStore, *, workers: int = 
     store.run_lock()
     try:
         return _run_locked(items, store, fn, start, workers, model, explain, retry_failed,
-                           threads_per_worker, progress, item_timeout, tqdm)
+                           threads_per_worker, progress, item_timeout, tqdm,
+                           (decode_timeout, decode_memory_mb))
     finally:
         store.release_run_lock()
 
@@ -240,7 +290,7 @@ def _run_locked(items: Sequence[BatchItem], store: ResultStore,
                 fn: Callable[[str, str, str | None, bool], _Outcome], start: float,
                 workers: int, model: str | None, explain: bool, retry_failed: bool,
                 threads_per_worker: int, progress: bool, item_timeout: float | None,
-                tqdm: Any) -> BatchSummary:
+                tqdm: Any, decode: tuple[float | None, int]) -> BatchSummary:
     _check_store_model(store, resolved_model_name(model))
     finished = store.keys("done") if retry_failed else store.keys()
     pending = deque(it for it in items if it.key not in finished)
@@ -256,12 +306,16 @@ def _run_locked(items: Sequence[BatchItem], store: ResultStore,
 
     try:
         if workers <= 0:
-            while pending:
-                it = pending.popleft()
-                record(fn(it.key, it.path, model, explain))
+            set_decode_limits(*decode)
+            try:
+                while pending:
+                    it = pending.popleft()
+                    record(fn(it.key, it.path, model, explain))
+            finally:
+                set_decode_limits(None, 0)  # stops this process's decode child
         else:
             _run_pool(pending, record, fn, workers, model, explain, threads_per_worker,
-                      item_timeout)
+                      item_timeout, decode)
     finally:
         bar.close()
     return BatchSummary(counts["done"], counts["failed"], skipped, len(items),
@@ -271,9 +325,11 @@ def _run_locked(items: Sequence[BatchItem], store: ResultStore,
 _Record = Callable[[_Outcome], None]
 
 
-def _new_pool(workers: int, threads: int) -> ProcessPoolExecutor:
+def _new_pool(workers: int, threads: int,
+              decode: tuple[float | None, int] = (None, 0)) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                               initializer=_init_worker, initargs=(os.getpid(), threads))
+                               initializer=_init_worker,
+                               initargs=(os.getpid(), threads, *decode))
 
 
 def _kill_pool(pool: ProcessPoolExecutor) -> None:
@@ -287,9 +343,10 @@ def _kill_pool(pool: ProcessPoolExecutor) -> None:
 def _run_pool(pending: deque[BatchItem], record: _Record,
               fn: Callable[[str, str, str | None, bool], _Outcome], workers: int,
               model: str | None, explain: bool, threads: int,
-              item_timeout: float | None = None) -> None:
+              item_timeout: float | None = None,
+              decode: tuple[float | None, int] = (None, 0)) -> None:
     suspects: deque[BatchItem] = deque()  # in flight when a worker died: retried one by one
-    pool = _new_pool(workers, threads)
+    pool = _new_pool(workers, threads, decode)
     in_flight: dict[Future[_Outcome], BatchItem] = {}
     started: dict[Future[_Outcome], float] = {}  # when each future was first seen running
     try:
@@ -321,7 +378,7 @@ def _run_pool(pending: deque[BatchItem], record: _Record,
             in_flight.clear()
             started.clear()
             _kill_pool(pool)
-            pool = _new_pool(workers, threads)
+            pool = _new_pool(workers, threads, decode)
             if solo and len(lost) == 1:
                 it = lost[0]
                 if late is not None:

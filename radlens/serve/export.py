@@ -9,14 +9,22 @@ probability), ``call:<label>`` (positive / uncertain / negative), ``certainty:<l
 words it, from the finding's one `Location`). JSONL objects: ``key, path, status, attempts,
 elapsed_s, updated`` plus ``interpretation`` (the full Interpretation JSON) for done items or
 ``error: {type, message}`` for failed ones. Several stores (one per shard) export as one file.
+
+File names need not be valid UTF-8 (see `radlens.serve.store`). The CSV writes a name's own
+bytes (``surrogateescape``), so a ``path`` cell leads back to the same file and the CSV can be
+fed to ``radlens batch`` again; JSONL stays pure ASCII, a name's undecodable bytes appearing as
+``\\udcXX`` escapes that ``json.loads`` turns back into the same str (`os.fsencode` then gives
+the bytes).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -96,6 +104,25 @@ def write_jsonl(stores: Sequence[str | os.PathLike[str]], out: IO[str],
     return n
 
 
+@contextlib.contextmanager
+def _bytes_preserving(stream: IO[str]) -> Iterator[IO[str]]:
+    """`stream` as a UTF-8 text stream that writes undecodable file-name bytes as themselves
+    (``surrogateescape``): a wrapper over its binary buffer when it has one (``sys.stdout``),
+    else the stream itself (a ``StringIO`` holds any str)."""
+    buffer = getattr(stream, "buffer", None)
+    if buffer is None:
+        yield stream
+        return
+    stream.flush()
+    wrapper = io.TextIOWrapper(buffer, encoding="utf-8", errors="surrogateescape", newline="",
+                               write_through=True)
+    try:
+        yield wrapper
+    finally:
+        wrapper.flush()
+        wrapper.detach()  # the caller's stream keeps its buffer
+
+
 def export(stores: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str] | None,
            fmt: str | None = None, status: str | None = None, stdout: IO[str] | None = None
            ) -> int:
@@ -113,11 +140,12 @@ def export(stores: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str]
     writer = write_jsonl if fmt == "jsonl" else write_csv
     if out is None or str(out) == "-":
         assert stdout is not None, "stdout stream needed when no output file is given"
-        return writer(stores, stdout, status)
+        with _bytes_preserving(stdout) as stream:
+            return writer(stores, stream, status)
     target = Path(out)
     tmp = target.with_name(target.name + ".partial")
     try:
-        with tmp.open("w", newline="", encoding="utf-8") as fh:
+        with tmp.open("w", newline="", encoding="utf-8", errors="surrogateescape") as fh:
             n = writer(stores, fh, status)
         tmp.replace(target)
     except OSError as exc:

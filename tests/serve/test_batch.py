@@ -214,3 +214,61 @@ def test_second_batch_process_on_a_store_is_refused(tmp_path: Path, image_folder
     with ResultStore(db) as later:  # the lock went with the run
         assert later.counts() == {"done": 2}
         assert run_batch(items, later, workers=0, progress=False, task=slow).skipped == 2
+
+
+def test_decode_deadline_fails_only_the_slow_file_and_names_it(tmp_path: Path,
+                                                              chest_like: np.ndarray) -> None:
+    from PIL import Image as PILImage
+
+    root = tmp_path / "in"
+    for i in range(2):
+        write_png(root / f"ok{i}.png", np.roll(chest_like, i))
+    row = np.linspace(0, 255, 8000).astype(np.uint8)  # 64 M pixels in a small file
+    PILImage.fromarray(np.tile(row, (8000, 1))).save(root / "slow.png", compress_level=9)
+    with ResultStore(tmp_path / "d.sqlite") as store:
+        summary = run_batch(list_items(root), store, workers=0, progress=False,
+                            decode_timeout=0.5)
+        assert (summary.done, summary.failed) == (2, 1)
+        failed = next(store.items("failed"))
+    assert failed.key == "slow.png" and failed.error_type == "DecodeTimeoutError"
+    assert "slow.png: decode took longer than 0.5 s" in (failed.error or "")
+
+
+def test_export_of_non_utf8_names_is_lossless(tmp_path: Path, chest_like: np.ndarray,
+                                              capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    import os
+
+    root = tmp_path / "names"
+    root.mkdir()
+    write_png(tmp_path / "good.png", chest_like)
+    raw_root = os.fsencode(root)
+    for name in (b"caf\xe9.png", b"\xff-film.png"):
+        with open(raw_root + b"/" + name, "wb") as fh:
+            fh.write((tmp_path / "good.png").read_bytes())
+    with open(raw_root + b"/bad\xe9.png", "wb") as fh:
+        fh.write(b"not a png")
+    db = tmp_path / "n.sqlite"
+    with ResultStore(db) as store:
+        run_batch(list_items(root), store, workers=0, progress=False)
+    assert export([db], tmp_path / "out.csv") == 3
+    raw = (tmp_path / "out.csv").read_bytes()  # the names' own bytes, as on disk
+    for name in (b"caf\xe9.png", b"\xff-film.png", b"bad\xe9.png"):
+        assert name in raw
+    with (tmp_path / "out.csv").open(newline="", encoding="utf-8",
+                                      errors="surrogateescape") as fh:
+        keys = {os.fsencode(r["key"]) for r in csv.DictReader(fh)}
+    assert keys == {b"caf\xe9.png", b"\xff-film.png", b"bad\xe9.png"}
+    assert export([db], tmp_path / "out.jsonl") == 3  # JSON: valid UTF-8, names escaped
+    lines = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text("utf-8").splitlines()]
+    assert {os.fsencode(x["key"]) for x in lines} == keys
+    # the export CSV feeds a batch run again: the paths lead to the same files
+    paths = tmp_path / "paths.csv"
+    with paths.open("w", newline="", encoding="utf-8", errors="surrogateescape") as fh:
+        csv.writer(fh).writerows([["path"], *([str(root / os.fsdecode(k))] for k in keys)])
+    assert {os.fsencode(it.path) for it in list_items(paths)} == {
+        raw_root + b"/" + k for k in keys}
+    assert main(["batch", "export", str(db), "--format", "csv"]) == 0  # to stdout
+    out = capsysbinary.readouterr().out
+    assert b"caf\xe9.png" in out and out.startswith(b"key,path,status")
+    assert main(["batch", "export", str(db), "--format", "jsonl"]) == 0
+    assert len(capsysbinary.readouterr().out.decode("utf-8").splitlines()) == 3
