@@ -54,3 +54,21 @@ def test_lung_result_repr_is_short() -> None:
     assert "array(shape=(300, 300), dtype=bool)" in text and "True" not in text.split(
         "status")[0]
     assert len(text) < 2000
+
+
+def test_no_package_imports_the_command_line() -> None:
+    """Library code never imports `radlens.cli` (the VLM helpers moved into cli/)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(radlens.__file__).parent
+    offenders = []
+    for path in root.rglob("*.py"):
+        rel = path.relative_to(root)
+        if rel.parts[0] in ("cli", "__main__.py"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            offenders += [f"{rel}: {n}" for n in names if n.startswith("radlens.cli")]
+    assert offenders == []

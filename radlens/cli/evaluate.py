@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "evaluate", help="evaluate a classifier on a dataset (AUROC, AP, sens/spec, ECE)",
         description="Per-label AUROC, average precision, sensitivity and specificity at the "
-                    "model card's thresholds and expected calibration error, each with a 95%% "
+                    "model card's thresholds and expected calibration error, each with a 95% "
                     "bootstrap CI over patients.")
     p.add_argument("--model", default=None,
                    help="bundled model name, model.json path or run folder (default: bundled)")

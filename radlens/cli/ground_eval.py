@@ -10,7 +10,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``evaluate-grounding`` to the CLI."""
     p = subparsers.add_parser(
         "evaluate-grounding", help="score finding localisation against expert boxes",
-        description="Pointing game, heat mass inside the boxes and box AP@0.3/0.5 (95%% "
+        description="Pointing game, heat mass inside the boxes and box AP@0.3/0.5 (95% "
                     "bootstrap CIs), patient-level cross-validated, for the reference "
                     "pointers (image centre, random point in the lungs, training-set location "
                     "prior), the classifier's Grad-CAM and the learned localiser (trained "
@@ -20,7 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--coco", default="tb-boxes.json", help="COCO box file name in --data")
     p.add_argument("--systems", default="centre,random-lung,prior,cam,localiser",
                    help="comma-separated systems to score")
-    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--folds", type=int, default=5,
+                   help="cross-validation folds by patient (default 5)")
     p.add_argument("--model", default=None, help="classifier for the cam system")
     p.add_argument("--segmenter", default=None, help="segmenter for random-lung")
     p.add_argument("--limit", type=int, default=0, help="score at most N images (0: all)")

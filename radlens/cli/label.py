@@ -4,7 +4,13 @@ INPUT: a CSV (text column by --column, guessed otherwise), a JSONL file, a folde
 XML reports, or one IU/OpenI XML report. OUTPUT: .csv (CheXpert format: Reports + 14 columns of
 1/0/-1/blank; with --vocab nih14 also a ``Finding Labels`` column joined by ``|``) or .jsonl (one
 LabelRecord per line, evidence included); ``-`` or no -o writes CSV to stdout. Every input row
-gives one output row; rows with problems get a one-line warning on stderr.
+gives one output row; rows with problems get a one-line warning on stderr. Report ids come
+from --id-column, else a column named id, study_id, report_id, ... (as ``radlens score``
+guesses), else the row number.
+
+With --gold GOLD.csv (an id column and one 1/0/-1/blank column per label) the labels are also
+scored against the gold ones: precision, recall and F1 per label and micro-averaged, with 95%
+bootstrap CIs, printed on stderr (and written as JSON with --gold-json).
 """
 
 from __future__ import annotations
@@ -20,9 +26,14 @@ def register(subparsers: Any) -> None:
                               description=__doc__)
     p.add_argument("input", help="CSV, JSONL, folder of .txt/.xml, or an IU XML report")
     p.add_argument("-o", "--output", default="-", help="output .csv or .jsonl (default stdout)")
-    p.add_argument("--vocab", default="chexpert14", help="chexpert14 (default) or nih14")
-    p.add_argument("--column", help="report text column (CSV) or field (JSONL)")
-    p.add_argument("--id-column", help="id column (CSV) or field (JSONL)")
+    from radlens.vocab import names
+
+    p.add_argument("--vocab", default="chexpert14", choices=names(),
+                   help="label vocabulary (default chexpert14)")
+    p.add_argument("--column", help="report text column (CSV) or field (JSONL); default: "
+                                    "report, text, findings or impression")
+    p.add_argument("--id-column", help="id column (CSV) or field (JSONL); default: id, "
+                                       "study_id, report_id, uid, dicom_id or image_id")
     p.add_argument("--rules", help="extra rule file (TSV) added to the packaged rules")
     p.add_argument("--convention", choices=["chexpert", "negbio"],
                    help="read 'A versus B' and 'probable X' as uncertain (chexpert) or present "
@@ -31,6 +42,17 @@ def register(subparsers: Any) -> None:
     p.add_argument("--explain", action="store_true",
                    help="print each label's evidence (text span and rule) on stdout")
     p.add_argument("--json", action="store_true", help="write JSONL to stdout (with -o -)")
+    g = p.add_argument_group("scoring against gold labels")
+    g.add_argument("--gold", metavar="GOLD.csv",
+                   help="gold labels (id column + one 1/0/-1/blank column per label): print "
+                        "precision, recall and F1 per label with 95%% bootstrap CIs")
+    g.add_argument("--gold-id-column", metavar="COLUMN",
+                   help="id column of --gold (default: id, study_id, report_id, filename, ...)")
+    g.add_argument("--uncertain-as", choices=("absent", "present"), default="absent",
+                   help="how -1 (uncertain) counts, in the gold and the labels (default absent)")
+    g.add_argument("--bootstrap", type=int, default=1000, metavar="N",
+                   help="bootstrap resamples for the CIs (default 1000)")
+    g.add_argument("--gold-json", metavar="FILE", help="also write the scores as JSON here")
     p.set_defaults(func=run)
 
 
@@ -81,4 +103,35 @@ def run(args: argparse.Namespace) -> int:
     fmt = "jsonl" if args.json else None
     write_records(args.output, [r.text for r in rows], [r.record for r in results], fmt,
                   stdout_ok=not args.explain)
+    if args.gold:
+        _score_gold(args, [r.record for r in results])
     return 1 if problems else 0
+
+
+def _score_gold(args: argparse.Namespace, records: list[Any]) -> None:
+    """Score `records` against ``args.gold``; the table goes to stderr (stdout may carry the
+    labels), the JSON to ``args.gold_json``."""
+    import json
+    from pathlib import Path
+
+    from radlens.errors import InputError
+    from radlens.metrics.labeller import read_gold, score_against_gold
+
+    gold = read_gold(args.gold, args.vocab, args.gold_id_column)
+    result = score_against_gold(records, gold, args.uncertain_as, args.bootstrap)
+    notes = [f"{result.n} reports scored against {args.gold} (id column "
+             f"{gold.id_column!r}; uncertain counts as {args.uncertain_as})"]
+    if result.missing_gold:
+        notes.append(f"{len(result.missing_gold)} reports have no gold row (left out)")
+    if result.missing_reports:
+        notes.append(f"{len(result.missing_reports)} gold rows have no report (left out)")
+    if gold.ignored:
+        notes.append(f"gold columns that name no {args.vocab} label, ignored: "
+                     f"{', '.join(gold.ignored)}")
+    print("\n".join(notes) + "\n" + result.table(), file=sys.stderr)
+    if args.gold_json:
+        try:
+            Path(args.gold_json).write_text(json.dumps(result.as_dict(), indent=2) + "\n")
+        except OSError as exc:
+            raise InputError(f"cannot write the scores ({exc.strerror or exc})",
+                             args.gold_json) from exc

@@ -18,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "evaluate-segmentation", help="score lung segmentation (Dice, HD95, box IoU)",
         description="Score the lung segmenter against the development lung masks (both "
                     "annotation conventions) and lung boxes, next to a classical threshold-"
-                    "and-morphology baseline, with 95%% bootstrap CIs. By default only the "
+                    "and-morphology baseline, with 95% bootstrap CIs. By default only the "
                     "patients the model card says were held out are scored.")
     p.add_argument("--data", default=None,
                    help="covid-cxr folder (default: <data root>/covid-cxr)")
@@ -43,15 +43,19 @@ def add_train_segmenter(sub: argparse._SubParsersAction) -> None:
                    help="covid-cxr folder (default: <data root>/covid-cxr)")
     c.add_argument("--out", required=True, help="run folder")
     c.add_argument("--size", type=int, default=256, help="input side (multiple of 32)")
-    c.add_argument("--epochs", type=int, default=40)
-    c.add_argument("--batch-size", type=int, default=12)
-    c.add_argument("--lr", type=float, default=2e-3)
-    c.add_argument("--folds", type=int, default=5)
-    c.add_argument("--fold", type=int, default=0)
-    c.add_argument("--seed", type=int, default=0)
-    c.add_argument("--max-minutes", type=float, default=0.0)
-    c.add_argument("--threads", type=int, default=2)
-    c.add_argument("--no-augment", action="store_true")
+    c.add_argument("--epochs", type=int, default=40, help="training epochs (default 40)")
+    c.add_argument("--batch-size", type=int, default=12, help="images per step (default 12)")
+    c.add_argument("--lr", type=float, default=2e-3, help="learning rate (default 2e-3)")
+    c.add_argument("--folds", type=int, default=5,
+                   help="patient-level folds; one is held out for validation (default 5)")
+    c.add_argument("--fold", type=int, default=0,
+                   help="which fold (0-based) is the validation fold (default 0)")
+    c.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    c.add_argument("--max-minutes", type=float, default=0.0,
+                   help="time budget: no epoch starts that would end after it (0: none)")
+    c.add_argument("--threads", type=int, default=2,
+                   help="torch threads (default 2)")
+    c.add_argument("--no-augment", action="store_true", help="no training augmentation")
     c.add_argument("--name", default="radlens-lungs-lite0", help="model name in the card")
     c.add_argument("--json", action="store_true", help="print the run summary as JSON")
     c.set_defaults(func=run_train)
@@ -66,11 +70,12 @@ def add_train_localiser(sub: argparse._SubParsersAction) -> None:
                     "model.json into --out.")
     c.add_argument("--data", default=None,
                    help="folder with images/ and the COCO file (default: <data root>/tbx11k-tb)")
-    c.add_argument("--coco", default="tb-boxes.json")
+    c.add_argument("--coco", default="tb-boxes.json",
+                   help="COCO box file name in --data (default tb-boxes.json)")
     c.add_argument("--label", default="Tuberculosis", help="finding the boxes show")
     c.add_argument("--out", required=True, help="run folder")
-    c.add_argument("--epochs", type=int, default=80)
-    c.add_argument("--threads", type=int, default=2)
+    c.add_argument("--epochs", type=int, default=80, help="training epochs (default 80)")
+    c.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     c.set_defaults(func=run_train_localiser)
 
 

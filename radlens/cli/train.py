@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
@@ -33,14 +34,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="image backbone (default efficientnet-lite0, ImageNet weights)")
     c.add_argument("--no-pretrained", action="store_true", help="random initial weights")
     c.add_argument("--size", type=int, default=160, help="input side in pixels (default 160)")
-    c.add_argument("--epochs", type=int, default=10)
+    c.add_argument("--epochs", type=int, default=10, help="most epochs to train (default 10)")
     c.add_argument("--patience", type=int, default=3,
-                   help="early stopping: epochs without val AUROC gain")
-    c.add_argument("--batch-size", type=int, default=32, help="global batch size")
-    c.add_argument("--lr", type=float, default=1e-3)
-    c.add_argument("--weight-decay", type=float, default=1e-4)
-    c.add_argument("--val-fraction", type=float, default=0.2)
-    c.add_argument("--seed", type=int, default=0)
+                   help="early stopping: stop after this many epochs without a validation "
+                        "AUROC gain (default 3)")
+    c.add_argument("--batch-size", type=int, default=32,
+                   help="global batch size (default 32)")
+    c.add_argument("--lr", type=float, default=1e-3,
+                   help="peak learning rate (AdamW, warm-up then cosine; default 1e-3)")
+    c.add_argument("--weight-decay", type=float, default=1e-4,
+                   help="AdamW weight decay (default 1e-4)")
+    c.add_argument("--val-fraction", type=float, default=0.2,
+                   help="fraction of patients held out for validation (default 0.2)")
+    c.add_argument("--seed", type=int, default=0,
+                   help="seed of the split, initialisation and augmentation (default 0)")
     c.add_argument("--max-minutes", type=float, default=0.0,
                    help="time budget: no epoch starts that would end after it (0: none)")
     c.add_argument("--no-augment", action="store_true", help="no training augmentation")
@@ -58,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c.add_argument("--json", action="store_true", help="print the run summary as JSON")
     c.set_defaults(func=run)
     from radlens.cli.segment_eval import add_train_localiser, add_train_segmenter
-    from radlens.vlm.cli import add_train_vlm
+    from radlens.cli.train_vlm import add_train_vlm
 
     add_train_segmenter(sub)
     add_train_localiser(sub)
@@ -110,8 +117,13 @@ def train_and_report(cfg: Any, train: Callable[..., Any], export_run: Callable[[
     """Run ``train(cfg, progress=True)``; then, on rank 0 only, ``export_run(cfg)`` (-> the model
     card's path) and print a summary: card, minutes, epochs, best epoch and, under `key`, the
     named validation `figures(card)` -- as JSON with `as_json`, else one `line` (a format with
-    ``{name}`` and ``{value}``) per figure. Returns the exit status 0."""
+    ``{name}`` and ``{value}``) per figure. The ``radlens.train`` loggers are raised to INFO,
+    so the per-epoch figures and the line saying why training stopped ("stopped early at
+    epoch k (best j, ...)") reach stderr. Returns the exit status 0."""
     t0 = time.time()
+    train_log = logging.getLogger("radlens.train")
+    if train_log.getEffectiveLevel() > logging.INFO:  # per-epoch lines and why it stopped
+        train_log.setLevel(logging.INFO)
     train(cfg, progress=True)
     if int(os.environ.get("RANK", "0")) != 0:
         return 0

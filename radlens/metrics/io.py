@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from radlens.errors import DataError, InputError
+from radlens.text.readers import ID_COLUMNS
 
 log = logging.getLogger(__name__)
 
-ID_COLUMNS = ("id", "study_id", "report_id", "uid", "dicom_id", "image_id")
 TEXT_COLUMNS = {
     "refs": ("text", "report", "reference", "ref", "ground_truth", "gt", "target"),
     "hyps": ("text", "report", "candidate", "hyp", "hypothesis", "prediction", "generated",

@@ -104,7 +104,14 @@ def evaluate(model: str, specs: Sequence[str], plots: str | Path | None = None,
     loaded = registry.load(model)
     datasets = [data_spec.load(s) for s in specs]
     labels = shared_labels(loaded.labels, datasets)
-    pred = predict(loaded, harmonise(datasets, labels), progress=progress)
+    data = harmonise(datasets, labels)
+    overlap = training_overlap(loaded.card, data)
+    for o in overlap:
+        log.warning("evaluating on source %r, which model %s was trained on (%d of its "
+                    "training images; %d evaluated): figures are optimistic unless these "
+                    "images were held out", o["source"], loaded.info.name, o["trained_images"],
+                    o["evaluated_images"])
+    pred = predict(loaded, data, progress=progress)
     thresholds = {n: {"threshold_youden": loaded.threshold(n, "youden"),
                       "threshold_sens95": loaded.threshold(n, "sens95")} for n in labels}
     figures = summarise(pred.probs, pred.targets, pred.mask, pred.patients, labels, thresholds,
@@ -114,7 +121,7 @@ def evaluate(model: str, specs: Sequence[str], plots: str | Path | None = None,
     result: dict[str, Any] = {
         "model": loaded.info.name, "sha256": loaded.info.sha256, "data": list(specs),
         "n_images": len(pred.patients), "n_patients": len(set(pred.patients)),
-        "n_skipped": pred.n_skipped, "metrics": figures}
+        "n_skipped": pred.n_skipped, "metrics": figures, "training_overlap": overlap}
     if factors is not None:
         operating = operating_kinds(loaded, labels)
         at = {n: {**thresholds[n], f"threshold_{k}": loaded.threshold(n, k)}
@@ -123,6 +130,25 @@ def evaluate(model: str, specs: Sequence[str], plots: str | Path | None = None,
             pred.probs, pred.targets, pred.mask, pred.patients, pred.meta, labels, at,
             operating=operating, factors=factors, n_boot=n_boot, min_samples=min_samples)
     return result
+
+
+def training_overlap(card: Mapping[str, Any], data: Dataset) -> list[dict[str, Any]]:
+    """The sources of `data` that the model card says the model was trained on.
+
+    One entry per shared source: ``source`` (`Sample.source`, e.g. "tb-cxr/shenzhen"),
+    ``evaluated_images`` (samples of that source in `data`) and ``trained_images`` (the card's
+    count). A card without a ``training.data`` block gives []. The card records sources, not
+    image lists, so an overlap means "possibly the same images": the training run held out a
+    validation split of each source, and an evaluation on that same split is fair.
+    """
+    trained = {str(d.get("source")): int(d.get("images", 0))
+               for d in card.get("training", {}).get("data", []) or []
+               if isinstance(d, Mapping) and d.get("source")}
+    counts: dict[str, int] = {}
+    for s in data.samples:
+        counts[s.source] = counts.get(s.source, 0) + 1
+    return [{"source": src, "evaluated_images": n, "trained_images": trained[src]}
+            for src, n in counts.items() if src in trained]
 
 
 def write_plots(pred: Predictions, folder: Path) -> list[Path]:

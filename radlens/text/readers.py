@@ -18,6 +18,10 @@ from pathlib import Path
 
 from radlens.errors import DataError, InputError
 
+ID_COLUMNS = ("id", "study_id", "report_id", "uid", "dicom_id", "image_id")
+"""Column names taken as the report id when none is named (case-insensitive, first match);
+`radlens.metrics.io` (``radlens score``) uses the same list."""
+
 IU_SECTIONS = ("findings", "impression")
 """IU/OpenI sections labelled by default (INDICATION, COMPARISON are context, not findings)."""
 
@@ -87,12 +91,20 @@ def _read_csv(path: Path, column: str | None, id_column: str | None) -> list[Rep
         raise DataError(f"no column {col!r}; columns are: {', '.join(fields)}", path)
     if id_column and id_column not in fields:
         raise DataError(f"no id column {id_column!r}; columns are: {', '.join(fields)}", path)
+    id_column = id_column or guess_id_column(fields, exclude=col)
     rows = []
     for i, row in enumerate(reader):
         rid = str(row.get(id_column) or i) if id_column else str(i)
         value = row.get(col)
         rows.append(ReportRow(rid, value or "", "" if value else f"row {i + 1}: empty text"))
     return rows
+
+
+def guess_id_column(fields: Iterable[str], exclude: str | None = None) -> str | None:
+    """The first of `fields` whose name (case-insensitive) is in `ID_COLUMNS`, in that
+    list's order, other than `exclude` (the text column); None when none is."""
+    lower = {f.strip().lower(): f for f in fields if f != exclude}
+    return next((lower[c] for c in ID_COLUMNS if c in lower), None)
 
 
 def _read_jsonl(path: Path, column: str | None, id_column: str | None) -> list[ReportRow]:
@@ -114,7 +126,8 @@ def _read_jsonl(path: Path, column: str | None, id_column: str | None) -> list[R
         if not isinstance(obj, dict):
             rows.append(ReportRow(str(i), "", f"line {i + 1}: not a JSON object"))
             continue
-        rid = str(obj.get(id_column or "id", i))
+        key_id = id_column or guess_id_column(list(obj), exclude=key) or "id"
+        rid = str(obj.get(key_id, i))
         value = obj.get(key)
         if not isinstance(value, str) or not value:
             rows.append(ReportRow(rid, "", f"line {i + 1}: no text in field {key!r}"))
@@ -134,8 +147,10 @@ def _read_txt(path: Path) -> ReportRow:
 def read_reports(path: str | Path, column: str | None = None,
                  id_column: str | None = None) -> list[ReportRow]:
     """Read every report from `path`: a .csv (text column `column`, guessed when None), a
-    .jsonl (field `column`, default "text"; "id" or `id_column` for ids), an .xml IU report, or
-    a folder of .txt and/or .xml files (sorted by name; ids are file stems / IU ids)."""
+    .jsonl (field `column`, default "text"), an .xml IU report, or a folder of .txt and/or
+    .xml files (sorted by name; ids are file stems / IU ids). CSV and JSONL ids come from
+    `id_column`, else from the first column / field named like `ID_COLUMNS` (``id``,
+    ``study_id``, ...; what ``radlens score`` guesses), else the row number."""
     p = Path(path)
     if not p.exists():
         raise InputError("no such file or folder", p)

@@ -40,6 +40,7 @@ from radlens.models.classifier import FindingClassifier, set_threads
 from radlens.train.checkpoint import load_checkpoint, log_epoch, out_of_time, save_checkpoint
 from radlens.train.config import TrainConfig
 from radlens.train.loop import Split, _schedule
+from radlens.train.progress import EpochBar, stop_message
 
 log = logging.getLogger(__name__)
 
@@ -215,6 +216,7 @@ def fit(cfg: TrainConfig, feats: Features, train_idx: np.ndarray, val_idx: np.nd
             if (out / "best.pt").is_file():
                 best_state = torch.load(out / "best.pt", map_location="cpu", weights_only=True)
         (out / "config.json").write_text(json.dumps(cfg.as_dict(), indent=2))
+    last_auroc: float | None = None
     while state["epoch"] < cfg.epochs and state["stale"] < cfg.patience:
         if out_of_time(state["seconds"], len(state["history"]), cfg.max_minutes):
             break
@@ -222,14 +224,8 @@ def fit(cfg: TrainConfig, feats: Features, train_idx: np.ndarray, val_idx: np.nd
         rng = np.random.default_rng(cfg.seed * 1000 + epoch)
         order = train_idx[epoch_indices(tr_sources, cfg.max_per_source, rng)]
         set_train_mode(model, cfg.freeze_blocks)
-        bar: Any = range(steps)
-        if progress:
-            from tqdm import tqdm
-
-            bar = tqdm(bar, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step",
-                       file=sys.stderr)
-        total = 0.0
-        for k in bar:
+        bar = EpochBar(steps, epoch, cfg.epochs, progress, last_auroc)
+        for k in range(steps):
             idx = np.sort(order[k * cfg.batch_size:(k + 1) * cfg.batch_size])
             h = torch.from_numpy(x_all[idx]).float()
             if cfg.augment:
@@ -244,9 +240,7 @@ def fit(cfg: TrainConfig, feats: Features, train_idx: np.ndarray, val_idx: np.nd
             loss.backward()
             opt.step()
             sched.step()
-            total += loss.item()
-            if progress and k % 10 == 0:
-                bar.set_postfix(loss=f"{total / (k + 1):.4f}")
+            bar.step(loss.item())
         val_logits = predict_features(model, x_all, val_idx, cfg.freeze_blocks)
         scores = within_source_auroc(val_logits, sp.labels[val_idx], sp.mask[val_idx],
                                      [sp.sources[i] for i in val_idx])
@@ -254,7 +248,7 @@ def fit(cfg: TrainConfig, feats: Features, train_idx: np.ndarray, val_idx: np.nd
         mean = float(np.mean(finite)) if finite else 0.0
         state["epoch"] = epoch + 1
         state["seconds"] += time.time() - t0
-        entry = {"epoch": epoch + 1, "train_loss": total / steps,
+        entry = {"epoch": epoch + 1, "train_loss": bar.mean_loss,
                  "val_auroc": {cfg.labels[j]: v for j, v in scores.items()},
                  "val_auroc_mean": mean, "lr": sched.get_last_lr()[0],
                  "epoch_seconds": round(time.time() - t0, 1)}
@@ -264,6 +258,8 @@ def fit(cfg: TrainConfig, feats: Features, train_idx: np.ndarray, val_idx: np.nd
             best_state = {k: v.clone() for k, v in model.state_dict().items()}
         else:
             state["stale"] += 1
+        bar.validated(mean, state["best"], state["best_epoch"])
+        last_auroc = mean
         log.info("epoch %d: loss %.4f, within-source val AUROC %.4f%s", epoch + 1,
                  entry["train_loss"], mean, " (best)" if improved else
                  f" (no gain for {state['stale']} of {cfg.patience} epochs)")
@@ -274,6 +270,7 @@ def fit(cfg: TrainConfig, feats: Features, train_idx: np.ndarray, val_idx: np.nd
             save_checkpoint(out, model, opt, sched, state)
         else:
             state["history"].append(entry)
+    log.info("%s", stop_message(state, cfg.epochs, cfg.patience))
     model.load_state_dict(best_state)
     model.eval()
     return model, state

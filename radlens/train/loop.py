@@ -13,7 +13,6 @@ import json
 import logging
 import math
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,7 @@ from radlens.train.checkpoint import (
     share_state,
 )
 from radlens.train.config import TrainConfig
+from radlens.train.progress import EpochBar, stop_message
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +166,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
         if rank == 0:
             log.info("resuming %s after epoch %d", out, state["epoch"])
     (out / "config.json").write_text(json.dumps(cfg.as_dict(), indent=2))
+    last_auroc: float | None = None
     while state["epoch"] < cfg.epochs and state["stale"] < cfg.patience:
         epoch = state["epoch"]
         if out_of_time(state["seconds"], len(state["history"]), cfg.max_minutes):
@@ -173,13 +174,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
         t0 = time.time()
         net.train()
         mine, aug = epoch_shard(len(tr), steps * per_rank * world, rank, world, cfg.seed, epoch)
-        total = 0.0
-        bar = range(steps)
-        if show:
-            from tqdm import tqdm
-
-            bar = tqdm(bar, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step", file=sys.stderr)
-        for k in bar:
+        bar = EpochBar(steps, epoch, cfg.epochs, show, last_auroc)
+        for k in range(steps):
             x, y, m = tr.batch(mine[k * per_rank:(k + 1) * per_rank])
             if cfg.augment:
                 x = augment_batch(x, aug)
@@ -192,7 +188,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
             loss.backward()
             opt.step()
             sched.step()
-            total += loss.item()
+            bar.step(loss.item())
         seconds = time.time() - t0
         if rank == 0:
             scores = val_auroc(predict_logits(model, va), va)
@@ -201,7 +197,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
             mean = float(np.mean(finite)) if finite else 0.0
             state["epoch"] = epoch + 1
             state["seconds"] += time.time() - t0
-            entry = {"epoch": epoch + 1, "train_loss": total / steps, "val_auroc": named,
+            entry = {"epoch": epoch + 1, "train_loss": bar.mean_loss, "val_auroc": named,
                      "val_auroc_mean": mean, "lr": sched.get_last_lr()[0],
                      "train_seconds": round(seconds, 1),
                      "epoch_seconds": round(time.time() - t0, 1)}
@@ -210,10 +206,16 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
                 torch.save(model.state_dict(), out / "best.pt")
             else:
                 state["stale"] += 1
+            bar.validated(mean, state["best"], state["best_epoch"])
+            last_auroc = mean
             log_epoch(out, state, entry)
             log.info("epoch %d: loss %.4f, val AUROC %.4f", epoch + 1, entry["train_loss"], mean)
             save_checkpoint(out, model, opt, sched, state)
+        else:
+            bar.close()
         state = share_state(state, world)
+    if rank == 0:
+        log.info("%s", stop_message(state, cfg.epochs, cfg.patience))
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()

@@ -19,7 +19,7 @@ def test_torchrun_two_processes(run_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
-           "2", "-m", "radlens.vlm.cli", "vlm", "--pairs", str(run_dir / "pairs.csv"),
+           "2", "-m", "radlens.cli.train_vlm", "vlm", "--pairs", str(run_dir / "pairs.csv"),
            "--out", str(out), "--size", "32", "--detail", "0", "--epochs", "2",
            "--batch-size", "8", "--embed-dim", "16", "--val-fraction", "0.25", "--threads", "1",
            "--no-augment", "--json"]

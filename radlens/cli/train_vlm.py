@@ -1,4 +1,8 @@
-"""``radlens train vlm``: the ``vlm`` target of ``radlens train`` (added by `add_train_vlm`)."""
+"""``radlens train vlm``: the ``vlm`` target of ``radlens train`` (added by `add_train_vlm`).
+
+Run on its own with ``python -m radlens.cli.train_vlm vlm --pairs ... --out ...`` (what
+``torchrun`` needs for a DDP run).
+"""
 
 from __future__ import annotations
 
@@ -22,8 +26,9 @@ def add_train_vlm(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--size", type=int, default=128, help="input side in pixels (default 128)")
     c.add_argument("--detail", type=int, default=64,
                    help="reduce images to this side first (0: off; default 64)")
-    c.add_argument("--embed-dim", type=int, default=256)
-    c.add_argument("--epochs", type=int, default=12)
+    c.add_argument("--embed-dim", type=int, default=256,
+                   help="shared embedding size of both towers (default 256)")
+    c.add_argument("--epochs", type=int, default=12, help="most epochs to train (default 12)")
     c.add_argument("--batch-size", type=int, default=64, help="global batch size")
     c.add_argument("--lr", type=float, default=3e-4, help="image tower learning rate")
     c.add_argument("--lr-heads", type=float, default=1e-3, help="projection heads' rate")
@@ -31,10 +36,11 @@ def add_train_vlm(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--variants", type=int, default=4, help="templated texts per image")
     c.add_argument("--plain-negatives", action="store_true",
                    help="plain CLIP loss: same-finding pairs are negatives too")
-    c.add_argument("--val-fraction", type=float, default=0.15)
-    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--val-fraction", type=float, default=0.15,
+                   help="fraction of images held out for validation (default 0.15)")
+    c.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     c.add_argument("--max-minutes", type=float, default=0.0, help="time budget (0: none)")
-    c.add_argument("--no-augment", action="store_true")
+    c.add_argument("--no-augment", action="store_true", help="no training augmentation")
     c.add_argument("--threads", type=int, default=2, help="torch threads per process")
     c.add_argument("--name", default="radlens-vlm", help="model name in the card")
     c.add_argument("--json", action="store_true", help="print the run summary as JSON")
@@ -61,7 +67,7 @@ def run_train_vlm(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``radlens train vlm`` on its own (until the train command adds the target)."""
+    """Run ``radlens train vlm`` on its own (e.g. under torchrun); returns the exit status."""
     from radlens.cli.main import error_line
     from radlens.errors import RadlensError
 
