@@ -70,6 +70,8 @@ _CHECKED_SYNTAXES = _J2K_SYNTAXES | _JPEG_SYNTAXES | {RLELossless}
 _DEFLATE_SLACK = 16 * 2**20
 #: Elements per block when a LUT chain runs in float64 (bounds its temporaries to 8 MB).
 _BLOCK = 1 << 20
+#: Elements per block of the fused linear mapping (256 kB of float32: fits in L2).
+_LINEAR_BLOCK = 1 << 16
 
 
 def parse_age(value: object) -> float | None:
@@ -264,12 +266,20 @@ def _check_codestream(ds: Any, path: Path, rows: int, cols: int, samples: int,
             f"({syntax.name})", path)
 
 
-def _decode_first_frame(ds: Any, path: Path, frames: int) -> np.ndarray:
+def _decode_first_frame(ds: Any, path: Path, frames: int, samples: int = 1) -> np.ndarray:
+    """The first frame's stored values. Native (uncompressed) grey data comes back as a
+    read-only view on the file's bytes, without pydicom's unused-bit correction: `_stored`
+    applies that correction only when the unused bits are actually set, which saves two copies
+    of the image (pydicom still checks the pixel data's length and geometry)."""
     from pydicom.pixels import pixel_array
     from pydicom.pixels.decoders.base import get_decoder
 
     syntax = _transfer_syntax(ds)
     name = syntax.name if syntax is not None else "no transfer syntax"
+    options: dict[str, Any] = {}
+    if syntax is not None and not syntax.is_encapsulated and samples == 1 \
+            and "PixelData" in ds:
+        options = {"view_only": True, "correct_unused_bits": False}
     plugin = ""
     try:
         if syntax is not None and syntax.is_encapsulated and \
@@ -278,7 +288,7 @@ def _decode_first_frame(ds: Any, path: Path, frames: int) -> np.ndarray:
     except Exception:  # no decoder for this syntax: pixel_array says so below
         plugin = ""
     try:
-        arr = pixel_array(ds, index=0, decoding_plugin=plugin)
+        arr = pixel_array(ds, index=0, decoding_plugin=plugin, **options)
     except (KeyboardInterrupt, SystemExit, GeneratorExit):
         raise
     except MemoryError as exc:
@@ -288,6 +298,31 @@ def _decode_first_frame(ds: Any, path: Path, frames: int) -> np.ndarray:
         raise DecodeError(f"cannot decode the pixel data ({name}): {describe(exc)}",
                           path) from exc
     return np.asarray(arr)
+
+
+def _stored(arr: np.ndarray, ds: Any) -> tuple[np.ndarray, float | None, float]:
+    """Integer stored values with their unused high bits corrected (PS3.5 8.1.1: values come
+    from the low BitsStored bits, sign-extended when signed), plus their minimum (None when
+    not computed: unsigned data needs only the maximum) and maximum.
+
+    The correction -- pydicom's shift pair -- runs only when some value has a bit set beyond
+    BitsStored; otherwise `arr` (possibly a read-only view) is returned as it is."""
+    hi = float(arr.max())
+    lo = None if arr.dtype.kind == "u" else float(arr.min())
+    width = arr.dtype.itemsize * 8
+    bits = _int(ds, "BitsStored")
+    if bits is None or not 0 < bits < width:
+        return arr, lo, hi
+    if lo is None:
+        clean = hi < 2**bits
+    else:
+        clean = -(2 ** (bits - 1)) <= lo and hi < 2 ** (bits - 1)
+    if clean:
+        return arr, lo, hi
+    shift = width - bits
+    fixed = np.left_shift(arr, shift)
+    np.right_shift(fixed, shift, out=fixed)
+    return fixed, float(fixed.min()), float(fixed.max())
 
 
 def _window(ds: Any) -> tuple[float, float] | None:
@@ -344,10 +379,19 @@ def _linear_params(ds: Any) -> tuple[float, float, str] | None:
 
 
 def _apply_linear(arr: np.ndarray, gain: float, offset: float) -> np.ndarray:
-    out = arr.astype(np.float32)
-    np.multiply(out, np.float32(gain), out=out)
-    np.add(out, np.float32(offset), out=out)
-    return np.clip(out, 0.0, 1.0, out=out)
+    """clip(float32(arr) * gain + offset, 0, 1) as a new float32 array of `arr`'s shape, in
+    blocks that stay in the CPU cache (one pass over memory instead of four)."""
+    flat = arr.reshape(-1)
+    out = np.empty(flat.shape, dtype=np.float32)
+    g, o = np.float32(gain), np.float32(offset)
+    zero, one = np.float32(0.0), np.float32(1.0)
+    for s in range(0, flat.size, _LINEAR_BLOCK):
+        block = out[s:s + _LINEAR_BLOCK]
+        np.multiply(flat[s:s + _LINEAR_BLOCK], g, out=block, dtype=np.float32,
+                    casting="unsafe")
+        np.add(block, o, out=block)
+        np.clip(block, zero, one, out=block)
+    return out.reshape(arr.shape)
 
 
 def _blockwise(arr: np.ndarray, fn: Callable[[np.ndarray], np.ndarray],
@@ -364,22 +408,45 @@ def _blockwise(arr: np.ndarray, fn: Callable[[np.ndarray], np.ndarray],
     return out
 
 
-def _to_unit_range(arr: np.ndarray, ds: Any, path: Path) -> tuple[np.ndarray, str]:
-    from pydicom.pixels import apply_modality_lut, apply_voi, apply_windowing
+def _to_unit_range(arr: np.ndarray, ds: Any, path: Path, invert: bool = False
+                   ) -> tuple[np.ndarray, str, bool]:
+    """Stored values -> [0, 1] by the Modality and VOI chain; `invert` (MONOCHROME1) gives
+    ``1 - value``. Returns (values, how, clean): `clean` when the values are already finite
+    float32 in [0, 1] (the fused linear paths clip as they go)."""
 
+    lo: float | None = None
+    hi = 0.0
+    if arr.dtype.kind in "iu":
+        arr, lo, hi = _stored(arr, ds)
     linear = _linear_params(ds) if arr.dtype.kind in "iu" else None
     if linear is not None:  # fast path: one fused pass in float32, same values as the general one
-        return _apply_linear(arr, linear[0], linear[1]), linear[2]
+        gain, offset = linear[0], linear[1]
+        if invert:  # 1 - clip(x g + o) == clip(x (-g) + (1 - o))
+            gain, offset = -gain, 1.0 - offset
+        return _apply_linear(arr, gain, offset), linear[2], True
     has_window = _window(ds) is not None
     if arr.dtype.kind in "iu" and not _value(ds, "ModalityLUTSequence") and (
             not has_window and not _value(ds, "VOILUTSequence")):
         slope = _float(ds, "RescaleSlope", 1.0) or 1.0
-        lo, hi = float(arr.min()), float(arr.max())
+        if lo is None:
+            lo = float(arr.min())
         if hi > lo and np.isfinite(slope):  # min-max of a linear rescale = of stored values
             gain = 1.0 / (hi - lo)
-            if slope > 0:
-                return _apply_linear(arr, gain, -lo * gain), "min-max"
-            return _apply_linear(arr, -gain, hi * gain), "min-max"
+            rising = slope > 0
+            if invert:
+                rising = not rising
+            if rising:
+                return _apply_linear(arr, gain, -lo * gain), "min-max", True
+            return _apply_linear(arr, -gain, hi * gain), "min-max", True
+    values, how = _general_chain(arr, ds, has_window)
+    if invert:
+        values = np.subtract(np.float32(1.0), values, out=values)
+    return values, how, False
+
+
+def _general_chain(arr: np.ndarray, ds: Any, has_window: bool) -> tuple[np.ndarray, str]:
+    from pydicom.pixels import apply_modality_lut, apply_voi, apply_windowing
+
     # The general chain, in float32, with pydicom's float64 LUT functions run block by block.
     if _value(ds, "VOILUTSequence"):
         bits = int(ds.VOILUTSequence[0].LUTDescriptor[2])
@@ -449,15 +516,14 @@ def load_dicom(path: Path, max_pixels: int, force: bool = False) -> Image:
             f"DICOM object holds no image ({kind}; e.g. a report or presentation state)", path)
     rows, cols, frames, samples = _geometry(ds, path, max_pixels)
     _check_codestream(ds, path, rows, cols, samples, frames)
-    arr = _decode_first_frame(ds, path, frames)
+    arr = _decode_first_frame(ds, path, frames, samples)
     photometric = _text(ds, "PhotometricInterpretation") or "MONOCHROME2"
     try:
         if samples > 1 or arr.ndim == 3:
-            unit, how = _colour_to_grey(arr, ds), "colour-luma"
+            unit, how, clean = _colour_to_grey(arr, ds), "colour-luma", False
         else:
-            unit, how = _to_unit_range(arr, ds, path)
-            if photometric.upper() == "MONOCHROME1":
-                unit = np.subtract(np.float32(1.0), unit, out=unit)
+            unit, how, clean = _to_unit_range(arr, ds, path,
+                                              invert=photometric.upper() == "MONOCHROME1")
     except MemoryError as exc:
         raise ImageTooLargeError("not enough memory to convert the pixel data", path) from exc
     except Exception as exc:
@@ -465,7 +531,7 @@ def load_dicom(path: Path, max_pixels: int, force: bool = False) -> Image:
     del arr
     if unit.shape != (rows, cols):
         raise DecodeError(f"decoded pixels have shape {unit.shape}, expected {(rows, cols)}", path)
-    if how != "voi-window" or unit.dtype != np.float32:  # the fast path is already clean
+    if not clean or unit.dtype != np.float32:  # the fused paths are already clean
         unit = clip_unit(np.asarray(unit, dtype=np.float32))
     syntax = _transfer_syntax(ds)
     sex = (_text(ds, "PatientSex") or "").upper()[:1]

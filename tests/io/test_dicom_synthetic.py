@@ -108,3 +108,31 @@ def test_metadata(tmp_path: Path) -> None:
     assert meta.pixel_spacing_mm == (0.2, 0.25)
     assert meta.bits_stored == 12 and meta.format == "dicom"
     assert meta.source == str(path)
+
+
+@pytest.mark.parametrize("window", [{}, {"WindowCenter": 2048, "WindowWidth": 3000}])
+@pytest.mark.parametrize("photometric", ["MONOCHROME2", "MONOCHROME1"])
+def test_unused_high_bits_are_ignored_like_pydicom(tmp_path: Path, window: dict[str, int],
+                                                   photometric: str) -> None:
+    """The uncompressed fast path reads stored values in place; garbage in the bits above
+    BitsStored (PS3.5 8.1.1) must still be masked off, exactly as pydicom's own correction."""
+    import pydicom
+
+    clean = RAMP12.copy()
+    dirty = clean | np.uint16(0xA000)  # bits 13 and 15 set: not part of the 12 stored bits
+    a = write_dicom(tmp_path / "clean.dcm", clean, bits_stored=12, photometric=photometric,
+                    **window)
+    b = write_dicom(tmp_path / "dirty.dcm", dirty, bits_stored=12, photometric=photometric,
+                    **window)
+    np.testing.assert_array_equal(load_image(b).pixels, load_image(a).pixels)
+    np.testing.assert_array_equal(pydicom.dcmread(b).pixel_array, clean)
+
+
+def test_signed_unused_bits_sign_extend(tmp_path: Path) -> None:
+    stored = np.array([[-2048, -1], [0, 2047]], dtype=np.int16)  # 12-bit signed range
+    dirty = (stored.view(np.uint16) & np.uint16(0x0FFF)).view(np.int16)  # no sign extension
+    a = write_dicom(tmp_path / "s.dcm", stored, bits_stored=12, signed=True)
+    b = write_dicom(tmp_path / "d.dcm", dirty, bits_stored=12, signed=True)
+    np.testing.assert_array_equal(load_image(b).pixels, load_image(a).pixels)
+    np.testing.assert_allclose(load_image(a).pixels, [[0, 2047 / 4095], [2048 / 4095, 1]],
+                               atol=1e-6)
