@@ -5,13 +5,14 @@ in lung zones) -> guardrails (age, view and population warnings) -> one `Locatio
 -> report (draft text) -> Interpretation. Each stage is optional beyond QC: with no finding
 model installed the Interpretation carries the metadata, the QC results and a note that says
 so. On a lateral film (QC ``probable_lateral``) the lungs are not split and no side or zone is
-given. The work is done by `radlens.reader.Reader`; `read` makes one for the call (the
+given. The work is done by `radlens.reader.Reader`; `read` keeps one per setting (the
 networks themselves are loaded once per process and cached).
 """
 
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from typing import overload
 
 from radlens.reader import NO_MODEL_NOTE, Input, Inputs, Reader
@@ -58,6 +59,15 @@ def read(source: Input | Inputs, *, model: str | None = None, explain: bool = Tr
     the `load_image` errors for unreadable files; all are `RadlensError`s. To read many
     inputs with the same settings, make one `radlens.Reader` and call its ``read``.
     """
-    reader = Reader(model, explain=explain, report=report, indication=indication, style=style,
-                    age=age)
+    reader = _reader(model, explain, report, indication,
+                     None if style is None else os.fspath(style), age)
     return reader.read(source, progress=progress)
+
+
+@lru_cache(maxsize=16)
+def _reader(model: str | None, explain: bool, report: bool, indication: str | None,
+            style: str | None, age: float | None) -> Reader:
+    """One `Reader` per setting, kept: a call then pays no model look-up (the card scan that
+    resolves the default model), which matters to batch workers reading file after file."""
+    return Reader(model, explain=explain, report=report, indication=indication, style=style,
+                  age=age)
