@@ -80,3 +80,21 @@ def test_sigkill_then_resume(tmp_path: Path, chest_like: np.ndarray) -> None:
     keys = [k for (k,) in con.execute("SELECT key FROM items WHERE status = 'done'")]
     assert len(keys) == len(set(keys)) == N_IMAGES
     con.close()
+
+
+@pytest.mark.slow
+def test_repeated_sigkills_record_every_file_exactly_once(tmp_path: Path) -> None:
+    """The test-sized `benchmarks/batch_kill.py`: 3 SIGKILLs at random moments on a folder
+    with bad files and non-UTF-8 names, restarts, a refused concurrent second process."""
+    from benchmarks.batch_kill import BAD_NAMES, kill_and_resume, make_folder
+
+    folder = tmp_path / "in"
+    files = make_folder(folder, 16, side=128)
+    report = kill_and_resume(folder, tmp_path / "k.sqlite", files, kills=3, workers=1,
+                             max_wait=0.3, seed=1)
+    assert report.integrity == "ok" and report.rows == files == report.done + report.failed
+    assert (report.lost, report.extra, report.written_twice, report.incomplete_results) == \
+        (0, 0, 0, 0)
+    assert report.bad_failed == len(BAD_NAMES) and report.orphans == 0
+    assert report.second_refused and report.kills_mid_run >= 1
+    assert report.ok
