@@ -22,8 +22,8 @@ __all__ = ["NO_MODEL_NOTE", "read"]
 
 
 @overload
-def read(source: Input, *, model: str | None = None, explain: bool = True,
-         report: bool = True, indication: str | None = None,
+def read(source: Input, *, model: str | None = None,  # type: ignore[overload-overlap]
+         explain: bool = True, report: bool = True, indication: str | None = None,
          style: str | os.PathLike[str] | None = None, age: float | None = None,
          progress: bool = False) -> Interpretation: ...
 

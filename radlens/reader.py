@@ -64,8 +64,8 @@ NO_MODEL_NOTE = ("no finding model is installed: this result holds the image met
 
 #: What `to_image` and `Reader.read` accept for one input.
 Input = str | os.PathLike[str] | Image | np.ndarray
-#: A list (or tuple) of inputs: `Reader.read` returns one result per item.
-Inputs = list[Input] | tuple[Input, ...]
+#: Several inputs (a list, tuple, ... of `Input`; not a str): one result per item.
+Inputs = Sequence[Input]
 _FLOAT_SLACK = 1e-3  # float input may overshoot [0, 1] by rounding this much (then clipped)
 
 
@@ -275,7 +275,8 @@ class Reader:
 
     # -- inputs in, readings out ---------------------------------------------------------------
     @overload
-    def read(self, x: Input, *, progress: bool = False) -> Interpretation: ...
+    def read(self, x: Input, *, progress: bool = False  # type: ignore[overload-overlap]
+             ) -> Interpretation: ...
 
     @overload
     def read(self, x: Inputs, *, progress: bool = False
@@ -283,14 +284,15 @@ class Reader:
 
     def read(self, x: Input | Inputs, *, progress: bool = False
              ) -> Interpretation | list[Interpretation | ReadFailure]:
-        """Read one input -> `Interpretation`, or a list/tuple of inputs -> a list, in order.
+        """Read one input -> `Interpretation`, or a list (tuple, ...) of inputs -> a list, in
+        order.
 
         One input: errors are raised (`QualityError` with ``.issues`` when a fatal QC check
         fails, `InputError` for a bad array, the `load_image` errors for bad files). A list:
         an input that cannot be read becomes a `ReadFailure` naming it, and the others are
         read. `progress`: a progress bar on stderr (images/s, ETA) for a list.
         """
-        if isinstance(x, (list, tuple)):
+        if isinstance(x, Sequence) and not isinstance(x, (str, bytes)):
             return list(self.iter_read(x, progress=progress))
         item = self._prepare(0, x)
         if item.error is not None:
