@@ -30,7 +30,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from serve_common import peak_rss_mb, start_server
+from serve_common import children_peak_rss_mb, peak_rss_mb, start_server
 from serve_load import synthetic_png
 
 BOUNDARY = "radlensabuse"
@@ -181,10 +181,12 @@ def main() -> None:
             healthy = c.get("/healthz").json()
         print(f"healthz afterwards: {healthy}")
         peak = peak_rss_mb(proc.pid)
+        workers = children_peak_rss_mb(proc.pid)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    print(f"server peak RSS {peak:.0f} MB")
+    print(f"server peak RSS {peak:.0f} MB (+ decode workers, sum of their peaks: "
+          f"{workers:.0f} MB)")
 
 
 if __name__ == "__main__":

@@ -44,3 +44,20 @@ def peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def children_peak_rss_mb(pid: int) -> float:
+    """Sum of the peak resident memory (VmHWM) of the live child processes of `pid` (the
+    server's decode workers) in MB; an upper bound of their peak together."""
+    total = 0.0
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child in children:
+            try:
+                total += peak_rss_mb(int(child))
+            except (OSError, ValueError):
+                continue
+    return total

@@ -1,9 +1,12 @@
 """Load test of the REST API on loopback: N concurrent clients posting images for T seconds.
 
 Starts `radlens serve` (127.0.0.1, free port, `--max-queue` large enough that every client
-waits in the bounded queue rather than getting 429), then runs `--clients` asyncio clients that
-each POST an image to /v1/interpret in a loop for `--seconds`. Prints requests, errors (any
-non-200 or transport error), p50/p99 latency, throughput and the server's peak memory (VmHWM).
+waits in the bounded queue rather than getting 503, and the abuse limits out of the way: one
+client may hold `--clients` uploads (`--max-per-client`) and the upload rate is unlimited
+(`--rate-per-minute 0`), so that the load test measures capacity, not throttling), then runs
+`--clients` asyncio clients that each POST an image to /v1/interpret in a loop for
+`--seconds`. Prints requests, errors (any non-200 or transport error), p50/p99 latency,
+throughput and the server's peak memory (VmHWM).
 
     .venv/bin/python benchmarks/serve_load.py [--clients 32] [--seconds 60] [--image PATH]
 
@@ -25,7 +28,7 @@ import numpy as np
 from PIL import Image as PILImage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from serve_common import peak_rss_mb, start_server
+from serve_common import children_peak_rss_mb, peak_rss_mb, start_server
 
 
 def synthetic_png(side: int = 1024) -> bytes:
@@ -73,10 +76,13 @@ def main() -> None:
     args = ap.parse_args()
     data = args.image.read_bytes() if args.image else synthetic_png()
     proc, url = start_server("--max-concurrent", str(args.max_concurrent),
-                             "--max-queue", str(args.clients))
+                             "--max-queue", str(args.clients),
+                             "--max-per-client", str(max(32, args.clients)),
+                             "--rate-per-minute", "0")
     try:
         lat, errors, wall = asyncio.run(run(url, data, args.clients, args.seconds))
         peak = peak_rss_mb(proc.pid)
+        workers = children_peak_rss_mb(proc.pid)
         alive = httpx.get(f"{url}/healthz", timeout=5).status_code == 200
     finally:
         proc.terminate()
@@ -87,7 +93,8 @@ def main() -> None:
     print(f"requests ok {len(lat)}, errors {len(errors)} {sorted(set(errors))}")
     print(f"latency p50 {q[49] * 1000:.0f} ms, p99 {q[98] * 1000:.0f} ms")
     print(f"throughput {len(lat) / wall:.1f} req/s")
-    print(f"server peak RSS {peak:.0f} MB, healthy after the run: {alive}")
+    print(f"server peak RSS {peak:.0f} MB (+ decode workers {workers:.0f} MB), healthy after "
+          f"the run: {alive}")
 
 
 if __name__ == "__main__":
