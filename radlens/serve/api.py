@@ -1,6 +1,8 @@
 """The REST API (FastAPI): upload a radiograph, get its `Interpretation` as JSON.
 
-Routes (OpenAPI at ``/docs`` and ``/openapi.json``):
+Routes (OpenAPI at ``/openapi.json``; Swagger UI at ``/docs`` and ReDoc at ``/redoc``, served
+offline from the `fastapi-offline` package's bundled assets under ``/docs-assets/`` -- no CDN;
+without that package, FastAPI's own CDN-based pages):
 
 - ``POST /v1/interpret`` (multipart field ``file``: DICOM, PNG, JPEG or TIFF) -> Interpretation
 - ``GET /v1/interpretations/{id}``, ``.../overlay.png``, ``.../image.png`` (the recent results)
@@ -220,6 +222,57 @@ def _models() -> dict[str, Any]:
     return {"models": list_cards(), "default": default_model("classify")}
 
 
+DOCS_ASSETS = "/docs-assets"
+
+
+def _offline_docs_dir() -> Path | None:
+    """The folder of Swagger UI / ReDoc assets bundled by the `fastapi-offline` package (part of
+    the ``serve`` extra), or None when it is not installed."""
+    spec = importlib.util.find_spec("fastapi_offline")
+    if spec is None or spec.origin is None:
+        return None
+    folder = Path(spec.origin).parent / "static"
+    needed = ("swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js")
+    return folder if all((folder / n).is_file() for n in needed) else None
+
+
+def _add_offline_docs(app: FastAPI, assets: Path) -> None:
+    """Serve ``/docs`` (Swagger UI) and ``/redoc`` (ReDoc) from local `assets`: the pages
+    reference nothing outside this server (no CDN, no fonts, no online validator)."""
+    from fastapi.openapi.docs import (
+        get_redoc_html,
+        get_swagger_ui_html,
+        get_swagger_ui_oauth2_redirect_html,
+    )
+    from fastapi.responses import HTMLResponse
+
+    app.mount(DOCS_ASSETS, StaticFiles(directory=assets), name="docs-assets")
+    redirect = app.swagger_ui_oauth2_redirect_url or "/docs/oauth2-redirect"
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} - Swagger UI",
+            oauth2_redirect_url=redirect,
+            swagger_js_url=f"{root}{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png",
+            swagger_ui_parameters={"validatorUrl": None})  # no call to swagger.io
+
+    @app.get(redirect, include_in_schema=False)
+    async def swagger_ui_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_redoc_html(
+            openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{root}{DOCS_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png", with_google_fonts=False)
+
+
 def create_app(cfg: ServeConfig | None = None) -> FastAPI:
     """Build the FastAPI application for `cfg` (default settings when None)."""
     cfg = cfg or ServeConfig()
@@ -236,10 +289,18 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
         decoder.close()
         cache.close()
 
+    assets = _offline_docs_dir()
+    if assets is None:
+        log.info("fastapi-offline is not installed: /docs and /redoc load their assets from "
+                 "a CDN (pip install 'radlens[serve]' to serve them offline)")
     app = FastAPI(title="radlens", version=__version__, lifespan=lifespan,
+                  docs_url=None if assets is not None else "/docs",
+                  redoc_url=None if assets is not None else "/redoc",
                   description="Chest X-ray interpretation: upload an image, get findings, "
                   "regions and quality checks as an Interpretation.")
     app.state.cfg, app.state.cache, app.state.decoder = cfg, cache, decoder
+    if assets is not None:
+        _add_offline_docs(app, assets)
 
     async def require_key(authorization: Annotated[str | None, Header()] = None,
                           x_api_key: Annotated[str | None, Header()] = None) -> None:

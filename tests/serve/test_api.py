@@ -372,3 +372,25 @@ def test_decode_deadline_and_memory_cap_answer_4xx_and_the_server_goes_on(
         assert r.json()["error"]["type"] == "DecodeMemoryError"
         assert "needs more than 400 MB" in r.json()["error"]["message"]
         assert post(c, png_bytes(chest_like)).status_code == 200
+
+
+def test_docs_and_redoc_work_offline(client: TestClient) -> None:
+    """/docs and /redoc load only this server's own assets (no CDN, fonts or validator)."""
+    import re
+
+    pytest.importorskip("fastapi_offline")
+    for page in ("/docs", "/redoc"):
+        r = client.get(page)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+        html = r.text
+        assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", html, re.IGNORECASE), page
+        assets = re.findall(r"""(?:src|href)=["']([^"']+)["']""", html)
+        assert any(a.endswith(".js") for a in assets), page
+        for url in assets:
+            assert url.startswith("/"), (page, url)
+            got = client.get(url)
+            assert got.status_code == 200 and len(got.content) > 1000, (page, url)
+        assert "/openapi.json" in html
+    assert '"validatorUrl": null' in client.get("/docs").text
+    assert client.get("/docs/oauth2-redirect").status_code == 200
+    assert "/docs" not in client.get("/openapi.json").json()["paths"]
