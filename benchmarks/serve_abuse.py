@@ -8,10 +8,16 @@
 3. Slow-body attack: `--legit` keyed clients loop for `--seconds` alone, then again while
    `--attackers` clients without a key each open uploads that send one byte per second; prints
    the legitimate throughput in both phases and its ratio.
-Prints the server's peak RSS (VmHWM) at the end.
+4. Decode deadline: a second server with ``--decode-timeout 0.3`` gets a 40 M-pixel PNG that
+   passes every size budget (a small file) but takes longer than that to decode: it must
+   answer 422 ``DecodeTimeoutError`` about when the deadline passes, then serve a film (200).
+Prints the server's peak RSS (VmHWM) at the end, and its decode workers'.
+
+The film posted is a real chest radiograph from the shared data (RADLENS_DATA) when one is
+there (`--image` picks another; `--synthetic` the synthetic 1024^2 PNG).
 
     .venv/bin/python benchmarks/serve_abuse.py [--clients 32] [--seconds 60] [--legit 4]
-        [--attackers 10] [--image PATH]
+        [--attackers 10] [--image PATH | --synthetic]
 """
 
 from __future__ import annotations
@@ -62,6 +68,49 @@ def cases() -> dict[str, bytes]:
             + chunk(b"IDAT", zlib.compress(b"\0" * 5_000_000)) + chunk(b"IEND", b""))
     return {"garbage 64 kB": bytes(range(256)) * 256, "truncated DICOM": dcm[: len(dcm) // 2],
             "zip bomb": zbuf.getvalue(), "PNG bomb 60000x60000": bomb}
+
+
+def real_film() -> Path | None:
+    """A real chest film from the shared data (nih-cxr14 JPEG, else pneumonia-kermany), or
+    None when no shared data is present."""
+    from radlens.paths import data_root
+
+    root = data_root()
+    for pattern in ("nih-cxr14/images/*.jpg", "pneumonia-kermany/train/NORMAL/*.jpeg"):
+        found = sorted(root.glob(pattern))
+        if found:
+            return found[0]
+    return None
+
+
+def slow_png(side: int = 6300) -> bytes:
+    """A grey gradient PNG of `side`^2 pixels (40 M at the default): a small file, within the
+    server's pixel limit, that takes a while to inflate and convert."""
+    import numpy as np
+    from PIL import Image as PILImage
+
+    row = np.linspace(0, 255, side).astype(np.uint8)
+    buf = io.BytesIO()
+    PILImage.fromarray(np.tile(row, (side, 1))).save(buf, format="PNG", compress_level=9)
+    return buf.getvalue()
+
+
+def decode_deadline(film: bytes, timeout_s: float = 0.3) -> list[tuple[str, int, str, float]]:
+    """Part 4: a slow decode on a server with a short decode deadline, then a film."""
+    proc, url = start_server("--decode-timeout", str(timeout_s))
+    rows = []
+    try:
+        with httpx.Client(base_url=url, timeout=120) as c:
+            for name, data in ((f"slow decode (deadline {timeout_s:g} s)", slow_png()),
+                               ("film after it", film)):
+                t = time.perf_counter()
+                r = c.post("/v1/interpret", files={"file": ("x.png", data)})
+                kind = r.json()["error"]["type"] if r.status_code != 200 else "ok"
+                rows.append((name, r.status_code, kind, time.perf_counter() - t))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    return rows
 
 
 def hostile(url: str, key: str) -> list[tuple[str, int, str, float]]:
@@ -155,9 +204,15 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--legit", type=int, default=4)
     ap.add_argument("--attackers", type=int, default=10)
-    ap.add_argument("--image", type=Path, help="film to post (default: synthetic 1024^2 PNG)")
+    ap.add_argument("--image", type=Path,
+                    help="film to post (default: a real film from the shared data)")
+    ap.add_argument("--synthetic", action="store_true", help="post a synthetic 1024^2 PNG")
     args = ap.parse_args()
-    data = args.image.read_bytes() if args.image else synthetic_png()
+    film = None if args.synthetic else (args.image or real_film())
+    data = film.read_bytes() if film else synthetic_png()
+    print(f"film: {film.name if film else 'synthetic 1024^2 PNG'} ({len(data) / 1e3:.0f} kB)")
+    for name, status, kind, secs in decode_deadline(data):
+        print(f"{name:24s} -> {status} {kind:24s} {secs * 1000:7.0f} ms")
     keys = [f"key-{i:02d}" for i in range(max(args.clients, args.legit))]
     key_file = Path(tempfile.mkdtemp()) / "keys.txt"
     key_file.write_text("\n".join(keys) + "\n")
