@@ -95,7 +95,10 @@ def main() -> None:
     finally:
         if worker is not None:
             worker.close()
-    print(verdict)
+    from radlens.io.dicom import _conversion_threads
+
+    print(f"{verdict}; radlens converted with {_conversion_threads()} thread(s) "
+          "(OMP_NUM_THREADS sets it)")
 
 
 if __name__ == "__main__":

@@ -13,8 +13,12 @@ Colour images (RGB, YBR) become grey by ITU-R BT.601 luma over the container's b
 
 from __future__ import annotations
 
+import functools
+import itertools
 import logging
+import os
 import re
+import threading
 import warnings
 import zlib
 from collections.abc import Callable
@@ -22,7 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydicom.datadict import tag_for_keyword
 from pydicom.multival import MultiValue
+from pydicom.tag import BaseTag
 from pydicom.uid import (
     HTJ2K,
     JPEG2000,
@@ -70,8 +76,10 @@ _CHECKED_SYNTAXES = _J2K_SYNTAXES | _JPEG_SYNTAXES | {RLELossless}
 _DEFLATE_SLACK = 16 * 2**20
 #: Elements per block when a LUT chain runs in float64 (bounds its temporaries to 8 MB).
 _BLOCK = 1 << 20
-#: Elements per block of the fused linear mapping (256 kB of float32: fits in L2).
-_LINEAR_BLOCK = 1 << 16
+#: Elements per block of the fused linear mapping (512 kB of float32: stays in L2).
+_LINEAR_BLOCK = 1 << 17
+#: Images with at least this many pixels are converted by several threads.
+_PARALLEL_PIXELS = 1 << 21
 
 
 def parse_age(value: object) -> float | None:
@@ -82,13 +90,21 @@ def parse_age(value: object) -> float | None:
     return int(match.group(1)) * _AGE_UNIT_YEARS[match.group(2).upper()]
 
 
+@functools.lru_cache(maxsize=256)
+def _tag(keyword: str) -> BaseTag:
+    tag = tag_for_keyword(keyword)
+    if tag is None:
+        raise KeyError(keyword)
+    return BaseTag(tag)
+
+
 def _value(ds: Any, keyword: str) -> Any:
     """The value of element `keyword`, or None when absent or when it cannot be converted (an
     unknown or wrong VR, a malformed value): metadata oddities never fail a read."""
     try:
-        if keyword not in ds:
-            return None
-        return ds[keyword].value
+        return ds[_tag(keyword)].value
+    except KeyError:
+        return None
     except Exception as exc:  # pydicom converts raw values lazily and raises many types
         log.debug("ignoring unreadable element %s (%s)", keyword, type(exc).__name__)
         return None
@@ -378,19 +394,68 @@ def _linear_params(ds: Any) -> tuple[float, float, str] | None:
     return values[0], values[1], "voi-window"
 
 
+def _conversion_threads() -> int:
+    """Threads that convert one large image: ``OMP_NUM_THREADS`` when set (batch workers and
+    decode workers set it to their math-thread budget, usually 1), else up to 2 of the CPUs
+    this process may use."""
+    try:
+        return max(1, int(os.environ["OMP_NUM_THREADS"]))
+    except (KeyError, ValueError):
+        pass
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        usable = os.cpu_count() or 1
+    return max(1, min(2, usable))
+
+
+_pool_lock = threading.Lock()
+_pool: Any = None
+_pool_threads = 0
+
+
+def _executor(threads: int) -> Any:
+    """A thread pool of `threads` threads, made on first use (and again if the count changes)."""
+    global _pool, _pool_threads
+    with _pool_lock:
+        if _pool is None or _pool_threads != threads:
+            from concurrent.futures import ThreadPoolExecutor
+
+            if _pool is not None:
+                _pool.shutdown(wait=False)
+            _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="radlens-io")
+            _pool_threads = threads
+        return _pool
+
+
+def _linear_span(flat: np.ndarray, out: np.ndarray, start: int, stop: int, gain: np.float32,
+                 offset: np.float32) -> None:
+    zero, one = np.float32(0.0), np.float32(1.0)
+    for s in range(start, stop, _LINEAR_BLOCK):
+        e = min(s + _LINEAR_BLOCK, stop)
+        block = out[s:e]
+        np.multiply(flat[s:e], gain, out=block, dtype=np.float32, casting="unsafe")
+        np.add(block, offset, out=block)
+        np.clip(block, zero, one, out=block)
+
+
 def _apply_linear(arr: np.ndarray, gain: float, offset: float) -> np.ndarray:
     """clip(float32(arr) * gain + offset, 0, 1) as a new float32 array of `arr`'s shape, in
-    blocks that stay in the CPU cache (one pass over memory instead of four)."""
+    blocks that stay in the CPU cache (one pass over memory instead of four); images of
+    `_PARALLEL_PIXELS` or more are split between `_conversion_threads` threads (numpy
+    releases the GIL), each writing its own rows of the output."""
     flat = arr.reshape(-1)
     out = np.empty(flat.shape, dtype=np.float32)
     g, o = np.float32(gain), np.float32(offset)
-    zero, one = np.float32(0.0), np.float32(1.0)
-    for s in range(0, flat.size, _LINEAR_BLOCK):
-        block = out[s:s + _LINEAR_BLOCK]
-        np.multiply(flat[s:s + _LINEAR_BLOCK], g, out=block, dtype=np.float32,
-                    casting="unsafe")
-        np.add(block, o, out=block)
-        np.clip(block, zero, one, out=block)
+    threads = _conversion_threads() if flat.size >= _PARALLEL_PIXELS else 1
+    if threads == 1:
+        _linear_span(flat, out, 0, flat.size, g, o)
+    else:
+        bounds = np.linspace(0, flat.size, threads + 1).astype(int)
+        jobs = [_executor(threads).submit(_linear_span, flat, out, int(s), int(e), g, o)
+                for s, e in itertools.pairwise(bounds)]
+        for job in jobs:
+            job.result()
     return out.reshape(arr.shape)
 
 

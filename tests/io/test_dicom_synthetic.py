@@ -136,3 +136,18 @@ def test_signed_unused_bits_sign_extend(tmp_path: Path) -> None:
     np.testing.assert_array_equal(load_image(b).pixels, load_image(a).pixels)
     np.testing.assert_allclose(load_image(a).pixels, [[0, 2047 / 4095], [2048 / 4095, 1]],
                                atol=1e-6)
+
+
+def test_threaded_conversion_matches_one_thread(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from radlens.io import dicom
+
+    stored = np.random.default_rng(0).integers(0, 4096, (1500, 1500)).astype(np.uint16)
+    path = write_dicom(tmp_path / "big.dcm", stored, bits_stored=12, WindowCenter=1800,
+                       WindowWidth=2500, photometric="MONOCHROME1")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    one = load_image(path).pixels
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    monkeypatch.setattr(dicom, "_PARALLEL_PIXELS", 1000)
+    np.testing.assert_array_equal(load_image(path).pixels, one)
+    assert one.min() == 0.0 and one.max() == 1.0
