@@ -16,7 +16,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "IMPRESSION, or each sentence with --sentences) into a SQLite store. "
                     "Files already in the store are skipped, so the build can be resumed or "
                     "extended.")
-    b.add_argument("directory", metavar="DIR", help="folder of images and .txt reports to index (recursive)")
+    b.add_argument("directory", metavar="DIR",
+                   help="folder of images and .txt reports to index (recursive)")
     b.add_argument("--store", required=True, help="SQLite index file (created if absent)")
     b.add_argument("--model", default=None, help="vision-language model (default: bundled)")
     b.add_argument("--sentences", action="store_true", help="index report sentences separately")

@@ -51,21 +51,37 @@ def preprocess(pixels: np.ndarray, size: int) -> torch.Tensor:
     return torch.from_numpy(resize_square(pixels, size))[None, None]
 
 
-_DEVICE_COPIES: dict[tuple[int, str], nn.Module] = {}
+_DEVICE_COPIES: dict[tuple[int, str, bool], nn.Module] = {}
 
 
-def on_device(net: nn.Module, device: str | torch.device) -> nn.Module:
-    """`net` itself when it already lives on `device`, else an eval-mode copy moved there
-    (made once and kept), so a cached CPU network shared by other callers is never moved."""
+def on_device(net: nn.Module, device: str | torch.device, channels_last: bool = False
+              ) -> nn.Module:
+    """`net` for inference on `device`: `net` itself when it already lives there (and no
+    `channels_last` is asked), else an eval-mode copy moved there (made once and kept), so a
+    cached CPU network shared by other callers is never moved. `channels_last`: the copy's
+    weights in channels-last memory format, which runs the depthwise convolutions of
+    EfficientNet-style networks about a quarter faster on a CPU; feed it `to_channels_last`
+    input. The outputs equal the original's up to float rounding."""
     dev = torch.device(device)
-    if next(net.parameters()).device == dev:
+    if next(net.parameters()).device == dev and not channels_last:
         return net
-    key = (id(net), str(dev))
+    key = (id(net), str(dev), channels_last)
     if key not in _DEVICE_COPIES:
         import copy
 
-        _DEVICE_COPIES[key] = copy.deepcopy(net).to(dev).eval()
+        moved = copy.deepcopy(net).to(dev)
+        if channels_last:  # what Module.to(memory_format=...) does, spelt out for the types
+            with torch.no_grad():
+                for param in moved.parameters():
+                    if param.ndim == 4:
+                        param.data = param.data.contiguous(memory_format=torch.channels_last)
+        _DEVICE_COPIES[key] = moved.eval()
     return _DEVICE_COPIES[key]
+
+
+def to_channels_last(x: torch.Tensor) -> torch.Tensor:
+    """A 4-D batch (N, C, H, W) in channels-last memory format (same values and shape)."""
+    return x.contiguous(memory_format=torch.channels_last) if x.ndim == 4 else x
 
 
 def pick_device() -> torch.device:

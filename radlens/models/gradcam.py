@@ -41,7 +41,7 @@ def grad_cam_from_features(model: Any, fmap: torch.Tensor, label_indices: Sequen
     if not label_indices:
         return {}
     with torch.enable_grad():
-        fmap = fmap.detach().requires_grad_(True)
+        fmap = fmap.detach().contiguous().requires_grad_(True)  # small; plain layout
         logits = model.head(fmap)[0]
         out: dict[int, np.ndarray] = {}
         for n, j in enumerate(label_indices):

@@ -73,25 +73,31 @@ def predict_probabilities(image: Image, model: str | None = None,
 
 
 def predict_batch(inputs: Callable[[int], torch.Tensor], model: str | None = None,
-                  convention: str = "full", device: str | torch.device | None = None
-                  ) -> tuple[np.ndarray, ModelInfo]:
+                  convention: str = "full", device: str | torch.device | None = None,
+                  channels_last: bool = False) -> tuple[np.ndarray, ModelInfo]:
     """Lung probabilities (N, 2, S/2, S/2) float32 (right, left) for a batch, and the model.
 
     `inputs(size)` returns the batch (N, 1, size, size), float in [0, 1] (air dark), each
     image resized whole to the segmenter's input side `size` (`radlens.models.classifier.
     preprocess`). `device`: where to run (default: the network's own device, the CPU).
+    `channels_last`: run a channels-last copy of the network (faster on a CPU; see
+    `radlens.models.classifier.on_device`).
     """
     import torch
 
-    from radlens.models.classifier import on_device
+    from radlens.models.classifier import on_device, to_channels_last
     from radlens.models.segmenter import CONVENTIONS, load_segmenter
 
     if convention not in CONVENTIONS:
         raise ValueError(f"convention must be one of {CONVENTIONS}, got {convention!r}")
     seg = load_segmenter(model)
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))  # never more than 2
-    net = seg.network if device is None else on_device(seg.network, device)
+    net: torch.nn.Module = seg.network
+    if device is not None or channels_last:
+        net = on_device(seg.network, device or "cpu", channels_last)
     x = inputs(seg.size).to(next(net.parameters()).device)
+    if channels_last:
+        x = to_channels_last(x)
     with torch.no_grad():
         logits = net(x)
     k = 2 * CONVENTIONS.index(convention)
