@@ -49,8 +49,8 @@ _REAL_INTERPRET = api._interpret
 
 
 def _fake_interpret(path: Path, rid: str, cfg: api.ServeConfig, model: str | None,
-                    explain: bool) -> str:
-    base = from_json(_REAL_INTERPRET(path, rid, cfg, model, explain), Interpretation)
+                    explain: bool, decoder: api.DecodePool) -> str:
+    base = from_json(_REAL_INTERPRET(path, rid, cfg, model, explain, decoder), Interpretation)
     heat = np.zeros((8, 8), dtype=np.float16)
     heat[4:7, 5:7] = 1.0
     region = Region(id="r1", kind=RegionKind.FINDING, label="Effusion", heatmap=heat,
