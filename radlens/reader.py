@@ -132,7 +132,7 @@ def failure(source: str, exc: RadlensError) -> ReadFailure:
     """The `ReadFailure` for an input whose reading raised `exc`."""
     issues = tuple(i for i in getattr(exc, "issues", ()) or () if isinstance(i, QCIssue))
     return ReadFailure(source=exc.source or source, error_type=type(exc).__name__,
-                       message=exc.one_line(), issues=issues)
+                       message=exc.one_line(), issues=issues, reason=exc.reason)
 
 
 @cache
@@ -168,7 +168,7 @@ class _Item:
     image: Image | None = None
     qc: QCReport | None = None
     failed: ReadFailure | None = None
-    error: RadlensError | None = None
+    error: Exception | None = None
 
 
 class Reader:
@@ -293,7 +293,8 @@ class Reader:
         One input: errors are raised (`QualityError` with ``.issues`` when a fatal QC check
         fails, `InputError` for a bad array, the `load_image` errors for bad files). A list:
         an input that cannot be read becomes a `ReadFailure` naming it, and the others are
-        read. `progress`: a progress bar on stderr (images/s, ETA) for a list.
+        read (an unexpected error while decoding one input is logged and gives a failure of
+        type "InternalError"). `progress`: a progress bar on stderr (images/s, ETA) for a list.
         """
         if isinstance(x, Sequence) and not isinstance(x, (str, bytes)):
             return list(self.iter_read(x, progress=progress))
@@ -338,6 +339,12 @@ class Reader:
             item.image, item.qc = image, qc
         except RadlensError as exc:
             item.error, item.failed = exc, failure(source, exc)
+        except Exception as exc:  # a decoder bug on one odd file: that input fails, not the list
+            log.exception("internal error reading input %d", index)
+            reason = f"internal error ({type(exc).__name__}: {exc}); please report it"
+            item.error = exc
+            item.failed = ReadFailure(source, "InternalError", " ".join(
+                f"{source}: {reason}".split()), reason=reason)
         return item
 
     def _prepared(self, inputs: Sequence[Input]) -> Iterator[_Item]:

@@ -406,13 +406,15 @@ class ReadFailure:
     `source`: the input's name (the path as given, or ``<array 3>`` for the list's fourth
     item); `error_type`: the `radlens.errors.RadlensError` subclass name (e.g.
     "DecodeError", "QualityError", "InputError"); `message`: the one-line error
-    (``<source>: <what is wrong>``); `issues`: the QC results when the quality gate stopped it.
+    (``<source>: <what is wrong>``); `issues`: the QC results when the quality gate stopped it;
+    `reason`: what is wrong, without the source.
     """
 
     source: str
     error_type: str
     message: str
     issues: tuple[QCIssue, ...] = ()
+    reason: str = ""
 
     @property
     def ok(self) -> bool:

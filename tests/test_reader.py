@@ -168,3 +168,25 @@ def test_reader_refuses_bad_settings() -> None:
         Reader(batch_size=0)
     with pytest.raises(InputError, match="device"):
         Reader(device="no-such-device")
+
+
+@needs_model
+def test_a_decoder_bug_fails_one_input_not_the_list(chest_like: np.ndarray,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import radlens.reader as reader_module
+
+    real = reader_module.to_image
+
+    def flaky(x: radlens.reader.Input, source: str | None = None) -> radlens.Image:
+        if isinstance(x, str) and x == "boom.png":
+            raise RuntimeError("decoder exploded")
+        return real(x, source)
+
+    monkeypatch.setattr(reader_module, "to_image", flaky)
+    out = Reader(explain=False, report=False).read([chest_like, "boom.png", chest_like])
+    assert isinstance(out[0], Interpretation) and isinstance(out[2], Interpretation)
+    bad = out[1]
+    assert isinstance(bad, ReadFailure) and bad.error_type == "InternalError"
+    assert bad.message.startswith("boom.png: internal error (RuntimeError: decoder exploded)")
+    with pytest.raises(RuntimeError):
+        Reader(explain=False, report=False).read("boom.png")

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from radlens.errors import RadlensError
-from radlens.schema import Interpretation
+from radlens.schema import Interpretation, ReadFailure
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ def _write_overlay(path: str, interp: Interpretation, target: Path) -> str | Non
 
 def run(args: argparse.Namespace) -> int:
     """Interpret every path; returns 0 when all succeeded, 1 when any failed."""
-    from radlens.pipeline import read
+    from radlens.reader import Reader
     from radlens.report.export import StemAllocator, deidentified, stem_for
     from radlens.samples import sample_path
     from radlens.schema_json import to_dict
@@ -123,10 +123,17 @@ def run(args: argparse.Namespace) -> int:
     out_dir: Path | None = args.out
     stems = StemAllocator()
     deid = bool(args.deidentify)
-    for path in paths:
+    reader = Reader(args.model, explain=not args.no_explain, indication=args.indication,
+                    style=args.style_corpus, age=args.age)
+    for path, result in zip(paths, reader.iter_read(paths), strict=True):
+        if isinstance(result, ReadFailure):
+            failed += 1
+            print(f"radlens: {result.message}", file=sys.stderr)
+            records.append({"source": path, "error": {"type": result.error_type,
+                                                      "message": result.reason}})
+            continue
+        interp = result
         try:
-            interp = read(path, model=args.model, explain=not args.no_explain,
-                          indication=args.indication, style=args.style_corpus, age=args.age)
             stem, clash = stems.allocate(interp.id if deid else stem_for(path))
             if clash:
                 interp = _note(interp, clash)
