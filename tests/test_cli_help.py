@@ -119,3 +119,45 @@ def test_evaluate_overlap_with_training_sources() -> None:
     assert training_overlap(card, data) == [
         {"source": "nih-cxr14", "evaluated_images": 2, "trained_images": 1169}]
     assert training_overlap({}, data) == []
+
+
+def test_evaluate_warns_when_images_come_from_training_sources(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import logging
+
+    import numpy as np
+    import torch
+    from PIL import Image as PILImage
+
+    from radlens.data import spec as data_spec
+    from radlens.data.samples import Dataset, make_sample
+    from radlens.models import registry
+    from radlens.models.registry import LoadedModel
+    from radlens.schema import ModelInfo
+
+    class Bright(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return 12.0 * (x.mean(dim=(1, 2, 3)) - 0.5)[:, None]
+
+    card = {"labels": ["Pneumonia"], "input": {"size": 16},
+            "thresholds": {"Pneumonia": {"youden": 0.5, "sens95": 0.3}},
+            "training": {"data": [{"source": "toy", "images": 500}]}}
+    samples = []
+    for i in range(12):
+        path = tmp_path / f"{i}.png"
+        PILImage.fromarray(np.full((32, 32), 80 + 80 * (i % 2), np.uint8)).save(path)
+        samples.append(make_sample(str(path), {"Pneumonia": float(i % 2)}, ("Pneumonia",),
+                                   f"p{i}", "toy"))
+    ds = Dataset("toy", ("Pneumonia",), tuple(samples))
+    monkeypatch.setattr(registry, "load",
+                        lambda name: LoadedModel(Bright(), card, np.ones(1),
+                                                 ModelInfo("toy", "1", "classify")))
+    monkeypatch.setattr(data_spec, "load", lambda spec: ds)
+    with caplog.at_level(logging.WARNING):
+        assert main(["evaluate", "--model", "toy", "--data", "x", "--json",
+                     "--n-boot", "20"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["training_overlap"] == [{"source": "toy", "evaluated_images": 12,
+                                        "trained_images": 500}]
+    assert any("which model toy was trained on" in r.getMessage() for r in caplog.records)
