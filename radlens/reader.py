@@ -31,6 +31,7 @@ import dataclasses
 import importlib.util
 import logging
 import os
+from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cache
@@ -178,8 +179,8 @@ class Reader:
     the bundled default; none installed -> readings hold metadata and QC only, with a note).
     `device`: torch device for the networks ("cpu" default; e.g. "cuda"); the Reader runs
     channels-last copies of the bundled networks there (faster; the cached originals are
-    never moved). `explain`: Grad-CAM for positive findings, lung
-    segmentation and grounding in the six zones. `report`: write the grounded draft report;
+    never moved). `explain`: Grad-CAM for positive findings, lung segmentation and grounding
+    in the six zones. `report`: write the grounded draft report;
     `indication` and `style` shape its wording (see `radlens.report`). `age`: the patient's
     age in years for every input (overrides DICOM headers). `batch_size`: images per
     classifier / segmenter pass. `workers`: prefetch threads that decode and check the next
@@ -201,9 +202,9 @@ class Reader:
             self.device = torch.device(device)
         except (RuntimeError, TypeError) as exc:
             raise InputError(f"unknown torch device {device!r} ({exc})") from exc
-        self.explain, self.report, self.indication, self.style = explain, report, indication, \
-            style
-        self.age, self.batch_size, self.workers = age, batch_size, workers
+        self.explain, self.report = explain, report
+        self.indication, self.style, self.age = indication, style, age
+        self.batch_size, self.workers = batch_size, workers
         self._ref = model  # what the caller named (a card path keeps its population block)
         self.classifier: LoadedModel | None = None
         if importlib.util.find_spec("radlens.tasks.classify") is not None:
@@ -353,19 +354,22 @@ class Reader:
             for i, x in enumerate(inputs):
                 yield self._prepare(i, x)
             return
-        ahead = max(2 * self.batch_size, 2 * self.workers)
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="radlens-decode") as pool:
-            queue: list[Future[_Item]] = []
+        ahead = self.batch_size + self.workers  # the next batch decodes while this one runs
+        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="radlens-decode")
+        try:
+            queue: deque[Future[_Item]] = deque()
             it = iter(enumerate(inputs))
             for i, x in it:
                 queue.append(pool.submit(self._prepare, i, x))
                 if len(queue) >= ahead:
                     break
             while queue:
-                yield queue.pop(0).result()
+                yield queue.popleft().result()
                 nxt = next(it, None)
                 if nxt is not None:
                     queue.append(pool.submit(self._prepare, *nxt))
+        finally:  # also when the caller stops early: drop what was not started
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _interpret(self, batch: list[_Item]) -> Iterator[Interpretation | ReadFailure]:
         good = [b for b in batch if b.failed is None]
