@@ -72,3 +72,19 @@ def test_no_package_imports_the_command_line() -> None:
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             offenders += [f"{rel}: {n}" for n in names if n.startswith("radlens.cli")]
     assert offenders == []
+
+
+def test_loaded_models_have_short_reprs() -> None:
+    import pytest
+
+    from radlens.models import registry
+
+    name = registry.default_model("classify")
+    if name is None:
+        pytest.skip("no bundled classifier")
+    text = repr(registry.load(name))
+    assert text.startswith(f"LoadedModel(name={name!r}") and len(text) < 300
+    from radlens.models.segmenter import load_segmenter
+
+    if registry.default_model("segment") is not None:
+        assert len(repr(load_segmenter())) < 300

@@ -117,6 +117,11 @@ class LoadedModel:
     def labels(self) -> tuple[str, ...]:
         return tuple(self.card["labels"])
 
+    def __repr__(self) -> str:  # not the network, card and arrays in full
+        return (f"LoadedModel(name={self.info.name!r}, version={self.info.version!r}, "
+                f"labels={len(self.labels)}, size={self.size}, "
+                f"backbone={self.card.get('backbone')!r}, ood={self.ood is not None})")
+
     @property
     def size(self) -> int:
         return int(self.card["input"]["size"])

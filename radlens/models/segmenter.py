@@ -110,6 +110,10 @@ class LoadedSegmenter:
         """Square input side in pixels."""
         return int(self.card["input"]["size"])
 
+    def __repr__(self) -> str:  # not the network and card in full
+        return (f"LoadedSegmenter(name={self.info.name!r}, version={self.info.version!r}, "
+                f"size={self.size}, backbone={self.card.get('backbone')!r})")
+
 
 def default_segmenter() -> str | None:
     """Name of the first bundled segmentation model, or None when none is bundled."""
