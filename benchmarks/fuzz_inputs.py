@@ -14,9 +14,11 @@ Each case is written to a file and read with the default limits. An *escape* is 
 other than `RadlensError`, a `RadlensError` not naming the file, pixels that are not float32
 (H, W) in [0, 1], or metadata that does not serialise to standard JSON. Prints the number of
 inputs, escapes (with their case ids), the slowest case, cases over 10 s, and the process's peak
-RSS together with the case that raised it.
+RSS together with the case that raised it. With ``--isolated`` every case is decoded the way the
+server and batch runs decode, in a killable worker process (`radlens.io.isolated`: 10 s
+deadline, default memory cap); the peak RSS then counts the worker too.
 
-    .venv/bin/python benchmarks/fuzz_inputs.py [--n 5000] [--seed 0] [--case ID]
+    .venv/bin/python benchmarks/fuzz_inputs.py [--n 5000] [--seed 0] [--case ID] [--isolated]
 """
 
 from __future__ import annotations
@@ -32,9 +34,10 @@ import tempfile
 import time
 import zlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -409,15 +412,16 @@ def cases(n: int, seed: int = 0, with_attacks: bool = True) -> Iterator[Case]:
 
 
 # -- checking ------------------------------------------------------------------------------------
-def check(path: Path) -> tuple[str, str | None]:
-    """Read `path`; returns (outcome, escape): outcome is ``ok`` or the RadlensError's type name;
-    escape describes what went wrong when the case is an escape, else None."""
+def check(path: Path, loader: Callable[[Path], Any] | None = None) -> tuple[str, str | None]:
+    """Read `path` with `loader` (default `radlens.load_image`; e.g. a decode worker's `load`);
+    returns (outcome, escape): outcome is ``ok`` or the RadlensError's type name; escape
+    describes what went wrong when the case is an escape, else None."""
     from radlens.errors import RadlensError
     from radlens.io import load_image
     from radlens.schema_json import to_json
 
     try:
-        image = load_image(path)
+        image = (loader or load_image)(path)
     except RadlensError as exc:
         if exc.source != str(path):
             return type(exc).__name__, f"{type(exc).__name__} does not name the file"
@@ -443,6 +447,17 @@ def check(path: Path) -> tuple[str, str | None]:
     return "ok", None
 
 
+def _vmhwm_mb(pid: int | None) -> float:
+    """Peak RSS (VmHWM) of process `pid` in MB; 0 when unknown or gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
+    return 0.0
+
+
 def peak_rss_mb() -> float:
     """This process's peak resident set size so far, in MB (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -464,8 +479,11 @@ class Report:
     seconds: float
 
 
-def run(selected: Iterator[Case], workdir: Path, limit_s: float = 10.0) -> Report:
-    """Read every case of `selected` from files in `workdir`; see `Report`."""
+def run(selected: Iterator[Case], workdir: Path, limit_s: float = 10.0,
+        loader: Callable[[Path], Any] | None = None,
+        child_rss: Callable[[], float] | None = None) -> Report:
+    """Read every case of `selected` from files in `workdir` with `loader` (see `check`); see
+    `Report`. `child_rss`: the decode worker's current peak RSS in MB, counted in the peak."""
     escapes: list[tuple[str, str]] = []
     outcomes: Counter[str] = Counter()
     over: list[tuple[str, float]] = []
@@ -477,7 +495,7 @@ def run(selected: Iterator[Case], workdir: Path, limit_s: float = 10.0) -> Repor
         path = workdir / f"case{case.suffix}"
         path.write_bytes(case.data)
         t0 = time.perf_counter()
-        outcome, escape = check(path)
+        outcome, escape = check(path, loader)
         secs = time.perf_counter() - t0
         n += 1
         outcomes[outcome] += 1
@@ -487,7 +505,7 @@ def run(selected: Iterator[Case], workdir: Path, limit_s: float = 10.0) -> Repor
             slowest = (case.cid, secs)
         if secs > limit_s:
             over.append((case.cid, secs))
-        rss = peak_rss_mb()
+        rss = max(peak_rss_mb(), child_rss() if child_rss is not None else 0.0)
         if rss > peak:
             peak, peak_case = rss, case.cid
     return Report(n, escapes, outcomes, slowest, over, peak, peak_case,
@@ -499,6 +517,9 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=5000, help="mutated inputs (default 5000)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--case", help="rerun one case id (e.g. 123:png-rgb or attack:NAME)")
+    ap.add_argument("--isolated", action="store_true",
+                    help="decode in a killable decode worker (radlens.io.isolated, 10 s "
+                         "deadline, default memory cap), as the server and batch runs do")
     args = ap.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="radlens-fuzz-"))
     selected = cases(args.n, args.seed)
@@ -506,8 +527,19 @@ def main() -> None:
         selected = (c for c in cases(int(args.case.split(":")[0]) + 1
                                      if not args.case.startswith("attack:") else 0, args.seed)
                     if c.cid == args.case)
-    report = run(selected, workdir)
-    print(f"inputs: {report.inputs} ({report.seconds:.1f} s)")
+    worker = None
+    if args.isolated:
+        from radlens.io.isolated import DecodeWorker
+
+        worker = DecodeWorker(timeout_s=10.0)
+    try:
+        report = run(selected, workdir, loader=worker.load if worker else None,
+                     child_rss=(lambda: _vmhwm_mb(worker.pid)) if worker else None)
+    finally:
+        if worker is not None:
+            worker.close()
+    print(f"inputs: {report.inputs} ({report.seconds:.1f} s)"
+          + (", each decoded in a killable worker process" if worker else ""))
     print("outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(report.outcomes.items())))
     print(f"escapes: {len(report.escapes)}")
     for cid, what in report.escapes[:40]:

@@ -44,7 +44,7 @@ def register(sub: Any) -> None:
                           "killed past it; the item is recorded as failed (default 120; 0 = "
                           "decode in the worker, no deadline)")
     run.add_argument("--decode-memory-mb", type=int, default=3072, metavar="MB",
-                     help="memory (address space) cap of each decode child in MB (default "
+                     help="memory cap of each decode child in MB (default "
                           "3072; 0 = no cap)")
     run.add_argument("--all-files", action="store_true",
                      help="folder input: read every file, not only image file names")

@@ -45,7 +45,7 @@ def register(sub: Any) -> None:
                         "that is killed past it (default 30; 0 = decode in the server "
                         "process, no deadline)")
     p.add_argument("--decode-memory-mb", type=int, default=3072, metavar="MB",
-                   help="memory (address space) cap of each decode worker in MB (default "
+                   help="memory cap of each decode worker in MB (default "
                         "3072; 0 = no cap)")
     p.add_argument("--keep", type=int, default=200,
                    help="recent results kept for GET /v1/interpretations (default 200)")

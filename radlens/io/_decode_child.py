@@ -1,7 +1,7 @@
 """The decoder child process of `radlens.io.isolated.DecodeWorker` (not for direct use).
 
-``python -m radlens.io._decode_child MEMORY_MB PARENT_PID``: caps its address space at
-MEMORY_MB (0: no cap), turns core dumps off, imports the decoders, says ``["ready"]`` on
+``python -m radlens.io._decode_child ADDRESS_MB PARENT_PID``: caps its address space at
+ADDRESS_MB (0: no cap), turns core dumps off, imports the decoders, says ``["ready"]`` on
 stdout, then answers one request per line of work read from stdin -- ``{"path", "max_pixels"}``
 -> ``{"status": "ok", "meta", "shape"}`` followed by the float32 pixels as raw bytes, or
 ``{"status": "error", "type", "reason", "memory"}``. It exits at end of input, when its parent
@@ -17,15 +17,15 @@ import threading
 import time
 
 
-def _limit(memory_mb: int) -> None:
+def _limit(address_mb: int) -> None:
     try:
         import resource
     except ImportError:  # pragma: no cover - not POSIX
         return
     try:
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        if memory_mb > 0 and hasattr(resource, "RLIMIT_AS"):
-            cap = memory_mb * 2**20
+        if address_mb > 0 and hasattr(resource, "RLIMIT_AS"):
+            cap = address_mb * 2**20
             _, hard = resource.getrlimit(resource.RLIMIT_AS)
             if hard != resource.RLIM_INFINITY:
                 cap = min(cap, hard)
@@ -43,13 +43,13 @@ def _watch_parent(parent: int) -> None:
 
 def main(argv: list[str]) -> int:
     """Serve decode requests until stdin closes; returns the exit status."""
-    memory_mb, parent = int(argv[1]), int(argv[2])
+    address_mb, parent = int(argv[1]), int(argv[2])
     out_fd = os.dup(1)  # the protocol's channel; fd 1 now goes to stderr, so that a stray
     os.dup2(2, 1)       # print from a library cannot corrupt it
     in_fd = 0
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when the child stops
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
-    _limit(memory_mb)
+    _limit(address_mb)
 
     from radlens.errors import RadlensError
     from radlens.io import dicom as _dicom  # noqa: F401  (warm the decoders before "ready")

@@ -10,10 +10,14 @@ imports only `radlens.io`) that decodes one file at a time and hands back the `I
 - a **wall-clock deadline** per file (`timeout_s`): a decode still running then has its child
   killed (SIGKILL) and replaced, and the caller gets a `DecodeTimeoutError` naming the file
   ("decode took longer than N s, the decode time limit");
-- a **memory cap** (`memory_mb`): the child's address space is limited with
-  ``resource.setrlimit(RLIMIT_AS)``, so an allocation beyond it fails inside the child and the
-  caller gets a `DecodeMemoryError` naming the file ("needs more than N MB"); the child is then
-  replaced, so no fragmented heap is reused;
+- a **memory cap** (`memory_mb`): on Linux the parent watches the child's resident memory
+  (``/proc/PID/statm``, every `_POLL_S` seconds while it decodes) and kills it beyond the cap,
+  and the child's address space is limited with ``resource.setrlimit(RLIMIT_AS)`` to
+  `_AS_FACTOR` times the cap, a hard stop for runaway allocations between two looks (address
+  space, not memory: decoders reserve more than they touch, so the looser bound avoids
+  refusing files that fit). Elsewhere the address-space limit is the cap itself. Either way
+  the caller gets a `DecodeMemoryError` naming the file ("needs more than N MB"), and the
+  child is replaced, so no fragmented heap is reused;
 - a child that crashes (a decoder segfault, the kernel's out-of-memory killer) is a
   `DecodeError` naming the file, and is replaced; the caller's process never goes down with it.
 
@@ -59,11 +63,16 @@ log = logging.getLogger(__name__)
 
 #: Default wall-clock seconds one file may take to decode in a worker.
 DEFAULT_TIMEOUT_S = 30.0
-#: Default address-space cap of a worker's child process in MB (its libraries take ~0.5 GB of
-#: address space; a 100 M-pixel image needs ~0.8 GB of memory to decode).
+#: Default memory cap of a worker's child process in MB (the child itself takes ~0.1 GB; a
+#: 100 M-pixel image needs ~0.8 GB of memory to decode).
 DEFAULT_MEMORY_MB = 3072
 #: Seconds a new child may take to start (import its decoders) before it is given up on.
 START_TIMEOUT_S = 120.0
+#: Seconds between two looks at a decoding child's resident memory (Linux).
+_POLL_S = 0.02
+#: Address-space limit of a child, as a multiple of the memory cap, where resident memory is
+#: watched (Linux); elsewhere the address-space limit is the cap.
+_AS_FACTOR = 4
 #: Largest control message (JSON) accepted from a child, in bytes.
 _MAX_MESSAGE = 1 << 20
 #: Pixel bytes moved per read/write call.
@@ -83,6 +92,22 @@ class DecodeMemoryError(ImageTooLargeError):
 
 class _Timeout(Exception):
     pass
+
+
+class _OverMemory(Exception):
+    pass
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def resident_mb(pid: int) -> float | None:
+    """Resident memory of process `pid` in MB (Linux ``/proc``); None where unknown."""
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as fh:
+            return int(fh.read().split()[1]) * _PAGE / 2**20
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def isolation_available() -> bool:
@@ -197,10 +222,10 @@ def _signal_name(code: int) -> str:
 class DecodeWorker:
     """One killable decoder child process; `load` decodes a file in it.
 
-    `timeout_s`: wall-clock seconds one file may take (> 0). `memory_mb`: the child's
-    address-space cap in MB (0: no cap). Thread-safe (one decode at a time); the child is
-    started on first use (or by `start`), replaced after a timeout, a memory failure or a
-    crash, and stopped by `close`.
+    `timeout_s`: wall-clock seconds one file may take (> 0). `memory_mb`: the child's memory
+    cap in MB (0: no cap; see the module docstring). Thread-safe (one decode at a time); the
+    child is started on first use (or by `start`), replaced after a timeout, a memory failure
+    or a crash, and stopped by `close`.
     """
 
     def __init__(self, timeout_s: float = DEFAULT_TIMEOUT_S,
@@ -211,6 +236,7 @@ class DecodeWorker:
         self.memory_mb = max(0, int(memory_mb))
         self._proc: subprocess.Popen[bytes] | None = None
         self._ready = False
+        self._watch = False  # resident memory watched by this process (Linux)
         self._lock = threading.Lock()
         self.busy = False  # True while a file is being decoded (tests watch it)
 
@@ -227,8 +253,10 @@ class DecodeWorker:
     def _spawn(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
             return
+        self._watch = self.memory_mb > 0 and Path("/proc/self/statm").exists()
+        address_mb = self.memory_mb * (_AS_FACTOR if self._watch else 1)
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "radlens.io._decode_child", str(self.memory_mb),
+            [sys.executable, "-m", "radlens.io._decode_child", str(address_mb),
              str(os.getpid())],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None, env=_child_env(),
             close_fds=True, bufsize=0)
@@ -292,6 +320,7 @@ class DecodeWorker:
         try:
             send_message(fd_out, {"path": source, "max_pixels": int(max_pixels)})
             deadline = time.monotonic() + self.timeout_s
+            self._wait_watching(fd_in, proc.pid, deadline)
             reply = recv_message(fd_in, deadline)
             if not isinstance(reply, dict):
                 raise ValueError("bad reply")
@@ -306,6 +335,11 @@ class DecodeWorker:
             pixels = np.empty(shape, dtype=np.float32)
             read_exact(fd_in, pixels.reshape(-1).data.cast("B"),
                        deadline + self.timeout_s)  # the decode is done; the copy is quick
+        except _OverMemory:
+            self._kill()
+            self._spawn()
+            raise DecodeMemoryError(f"decoding this image needs more than {self.memory_mb} MB, "
+                                    "the decode memory limit; it was stopped", source) from None
         except _Timeout:
             self._kill()
             self._spawn()  # the replacement imports its decoders while the caller moves on
@@ -326,6 +360,23 @@ class DecodeWorker:
             raise DecodeError(f"the decoder process sent a malformed answer "
                               f"({type(exc).__name__})", source) from None
         return Image(pixels=pixels, meta=meta)
+
+    def _wait_watching(self, fd: int, pid: int, deadline: float) -> None:
+        """Wait for the child's answer until `deadline`, looking at its resident memory every
+        `_POLL_S` s when it is watched; `_OverMemory` beyond the cap, `_Timeout` at the
+        deadline."""
+        if not self._watch:
+            return
+        while True:
+            try:
+                _wait_readable(fd, min(deadline, time.monotonic() + _POLL_S))
+                return
+            except _Timeout:
+                if time.monotonic() >= deadline:
+                    raise
+            rss = resident_mb(pid)
+            if rss is not None and rss > self.memory_mb:
+                raise _OverMemory from None
 
     def _raise(self, reply: dict[str, Any], source: str) -> Image:
         kind, reason = str(reply.get("type", "")), str(reply.get("reason", "cannot decode"))
@@ -371,7 +422,7 @@ class DecodePool:
     """`size` `DecodeWorker`s shared by threads; `load` waits for a free one.
 
     `timeout_s`: deadline per file in seconds; 0 or None decodes in the calling process (no
-    isolation; for trusted input). `memory_mb`: each child's address-space cap (0: none).
+    isolation; for trusted input). `memory_mb`: each child's memory cap (0: none).
     Children start on demand (warm ones are reused first) and stop at `close`.
     """
 

@@ -86,7 +86,7 @@ class ServeConfig:
     each client's upload rate (token bucket; 0 = unlimited; beyond, 429); `body_timeout_s`:
     seconds an admitted upload has to arrive (beyond, 408); `decode_timeout_s`: wall-clock
     seconds one upload may take to decode, in a killable worker process (0: decode in the
-    server's own process, without a deadline); `decode_memory_mb`: the address-space cap of
+    server's own process, without a deadline); `decode_memory_mb`: the memory cap of
     each decode worker in MB (0: none)."""
 
     max_upload_bytes: int = 50_000_000

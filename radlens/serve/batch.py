@@ -164,7 +164,7 @@ _decoder: DecodeWorker | None = None
 
 def set_decode_limits(timeout_s: float | None, memory_mb: int) -> None:
     """How `interpret_item` decodes in this process: in a killable child with a deadline of
-    `timeout_s` seconds and an address-space cap of `memory_mb` MB (0: none), or, when
+    `timeout_s` seconds and a memory cap of `memory_mb` MB (0: none), or, when
     `timeout_s` is 0 or None (or isolation is unavailable), in this process. Stops the
     previous child, if any."""
     global _decode_limits, _decoder

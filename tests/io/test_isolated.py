@@ -79,13 +79,34 @@ def test_deadline_kills_the_decode_and_the_worker_recovers(tmp_path: Path) -> No
 
 
 def test_memory_cap_gives_a_clear_error_and_a_fresh_child(tmp_path: Path) -> None:
-    wide = _png(tmp_path / "wide.png", np.zeros((8000, 8000), np.uint8))  # tiny file, 64 M px
+    wide = _png(tmp_path / "wide.png", np.zeros((10000, 10000), np.uint8))  # tiny file, 100 M px
     small = _png(tmp_path / "ok.png", np.full((64, 64), 50, np.uint8))
-    with DecodeWorker(timeout_s=60, memory_mb=400) as w:
-        with pytest.raises(DecodeMemoryError, match=r"wide\.png: .*needs more than 400 MB"):
-            w.load(wide)
+    with DecodeWorker(timeout_s=60, memory_mb=300) as w:
+        first = w.pid
+        with pytest.raises(DecodeMemoryError, match=r"wide\.png: .*needs more than 300 MB"):
+            w.load(wide)  # ~0.5 GB to decode and convert
         assert isinstance(DecodeMemoryError("x"), ImageTooLargeError)  # API: 413
+        assert w.pid != first
         assert w.load(small).pixels.shape == (64, 64)
+
+
+def test_address_space_reserved_but_untouched_is_not_refused(tmp_path: Path) -> None:
+    """Where resident memory is watched (Linux), a decoder that reserves more address space
+    than the cap without touching it still decodes (the cap is on memory actually used)."""
+    from radlens.io.isolated import resident_mb
+
+    if resident_mb(os.getpid()) is None:
+        pytest.skip("resident memory is not watched on this platform")
+    small = _png(tmp_path / "ok.png", np.full((300, 300), 50, np.uint8))
+    with DecodeWorker(timeout_s=60, memory_mb=300) as w:
+        w.start()
+        w.load(small)
+        assert w.pid is not None
+        import resource
+
+        # the child may reserve up to 4x the cap: what counts is what it touches
+        assert resource.prlimit(w.pid, resource.RLIMIT_AS)[0] == 4 * 300 * 2**20
+        assert (resident_mb(w.pid) or 0) < 300
 
 
 def test_a_child_that_dies_is_a_decode_error_and_is_replaced(tmp_path: Path) -> None:
@@ -140,3 +161,20 @@ def test_pool_without_a_deadline_decodes_in_process(tmp_path: Path) -> None:
     pool = DecodePool(size=2, timeout_s=0)
     assert not pool.isolated
     assert pool.load(_png(tmp_path / "a.png", np.zeros((8, 8), np.uint8))).pixels.shape == (8, 8)
+
+
+def test_fuzz_attacks_through_a_worker_match_in_process(tmp_path: Path) -> None:
+    """The fuzz benchmark's structural attacks (bombs, header lies, odd VRs) give the same
+    outcome through a decode worker as in process, and the worker survives all of them."""
+    from benchmarks.fuzz_inputs import cases, check
+
+    with DecodeWorker(timeout_s=30) as w:
+        n = 0
+        for case in cases(0, seed=0):  # the attacks only
+            path = tmp_path / f"case{case.suffix}"
+            path.write_bytes(case.data)
+            here, there = check(path), check(path, w.load)
+            assert there == here, case.cid
+            assert there[1] is None, (case.cid, there)
+            n += 1
+        assert n >= 40

@@ -365,12 +365,12 @@ def test_decode_deadline_and_memory_cap_answer_4xx_and_the_server_goes_on(
             w.timeout_s = 30.0
         assert post(c, png_bytes(chest_like)).status_code == 200  # a fresh worker serves on
         assert c.get("/healthz").json()["status"] == "ok"
-    app = create_app(ServeConfig(decode_memory_mb=400, max_pixels=100_000_000))
+    app = create_app(ServeConfig(decode_memory_mb=300, max_pixels=100_000_000))
     with TestClient(app) as c:
-        r = post(c, _big_png(8000))
+        r = post(c, _big_png(10000))  # ~0.5 GB to decode and convert
         assert r.status_code == 413, r.text
         assert r.json()["error"]["type"] == "DecodeMemoryError"
-        assert "needs more than 400 MB" in r.json()["error"]["message"]
+        assert "needs more than 300 MB" in r.json()["error"]["message"]
         assert post(c, png_bytes(chest_like)).status_code == 200
 
 
