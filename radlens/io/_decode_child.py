@@ -95,5 +95,13 @@ def main(argv: list[str]) -> int:
         del image, pixels
 
 
+def _run(argv: list[str]) -> int:
+    """`main`, ending quietly when the parent has gone (its pipes closed under us)."""
+    try:
+        return main(argv)
+    except (BrokenPipeError, ConnectionError, EOFError):
+        return 0
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(_run(sys.argv))
