@@ -178,3 +178,29 @@ def test_fuzz_attacks_through_a_worker_match_in_process(tmp_path: Path) -> None:
             assert there[1] is None, (case.cid, there)
             n += 1
         assert n >= 40
+
+
+def test_child_exits_when_its_parent_is_killed() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, time\n"
+            "from radlens.io.isolated import DecodeWorker\n"
+            "w = DecodeWorker(timeout_s=5)\n"
+            "w.start()\n"
+            "print(w.pid, flush=True)\n"
+            "time.sleep(60)\n")
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    parent.kill()
+    parent.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.kill(child, signal.SIGKILL)
+    pytest.fail("the decode child outlived its parent")
