@@ -385,11 +385,12 @@ class Reader:
         import torch
 
         from radlens.grounding.locate import locate_findings
-        from radlens.tasks.guardrails import assess
+        from radlens.tasks.guardrails import assess, ood_warning
 
         images = [b.image for b in items if b.image is not None]
         classified: list[tuple[tuple[Finding, ...], tuple[Region, ...], tuple[ModelInfo, ...]]]
         loaded = self.classifier
+        far: list[Any] = []  # the out-of-distribution warning of each image, or None
         if loaded is not None:
             from radlens.models.classifier import preprocess, to_channels_last
             from radlens.tasks.batched import classify_batch
@@ -400,8 +401,10 @@ class Reader:
                                   self.age) for im in images]
             results = classify_batch(images, x, loaded, self.explain, pops, self._net)
             classified = [(r.findings, r.regions, (r.model,)) for r in results]
+            far = [ood_warning(r.ood_score, r.ood_threshold, loaded.info.name) for r in results]
         else:
             classified = [((), (), ()) for _ in images]
+            far = [None for _ in images]
         card_ref = (self._ref or loaded.info.name) if loaded is not None else ""
         name = loaded.info.name if loaded is not None else ""
         qcs = [b.qc for b in items if b.qc is not None]
@@ -430,7 +433,8 @@ class Reader:
             interp = Interpretation(image=meta, qc=qc, findings=findings, regions=regions,
                                     models=models, notes=tuple(notes),
                                     radlens_version=__version__,
-                                    warnings=guard.warnings + where)
+                                    warnings=guard.warnings + where
+                                    + ((far[k],) if far[k] is not None else ()))
             if self.report:
                 from radlens.report import write_report
 
