@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from radlens.data.transforms import resize_square
@@ -37,6 +38,23 @@ class FindingClassifier(nn.Module):
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
         """Last convolutional feature map for [0, 1] input (used by Grad-CAM)."""
         return self.net.feature_map(self.normalise(x))
+
+    def feature_map_and_tap(self, x: torch.Tensor, tap: int
+                            ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(last feature map, output of the first `tap` MBConv blocks) for [0, 1] input, from
+        one pass (EfficientNet-Lite backbones; the tapped map feeds `radlens.models.ood`)."""
+        net: Any = self.net
+        if not hasattr(net, "_blocks"):
+            from radlens.errors import ModelError
+
+            raise ModelError(f"backbone {self.backbone_name!r} has no MBConv blocks to tap")
+        h = F.relu6(net._bn0(net._conv_stem(self.normalise(x))))
+        tapped = h
+        for k, block in enumerate(net._blocks):
+            h = block(h)
+            if k + 1 == tap:
+                tapped = h
+        return F.relu6(net._bn1(net._conv_head(h))), tapped
 
     def head(self, fmap: torch.Tensor) -> torch.Tensor:
         """Logits from a feature map."""

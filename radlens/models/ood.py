@@ -1,11 +1,17 @@
 """Out-of-distribution score of a finding classifier: how far an image's embedding lies from
 the embeddings of the films the model was trained on.
 
-The embedding is the classifier's pooled last feature map (1280-d for EfficientNet-Lite), the
-same forward pass that gives the probabilities. The training embeddings are modelled as one
-Gaussian (as in Lee et al. 2018, "A simple unified framework for detecting out-of-distribution
-samples"), its covariance shrunk towards a multiple of the identity with the Ledoit-Wolf
-weight so that 1280 dimensions are estimable from a few thousand films. The score is the
+The embedding (`embed`) is the per-channel mean and standard deviation over space of a feature
+map tapped inside the classifier's backbone, in the same forward pass that gives the
+probabilities: by default after the first `tap` = 11 MBConv blocks of EfficientNet-Lite (the
+frozen ImageNet prefix of the adult recipe, 2 x 112 = 224-d), which describes the kind of image
+(texture, contrast, anatomy layout) rather than the findings; ``tap = 0`` uses the mean of the
+last feature map (1280-d). On development data the tapped prefix separated laterals and other
+modalities far better than the last layer (benchmarks/ood_rates.py). The training
+embeddings are modelled as one Gaussian (as in Lee et al. 2018, "A simple unified framework
+for detecting out-of-distribution samples"), its covariance shrunk towards a multiple of the
+identity with the Ledoit-Wolf weight, so that hundreds of dimensions are estimable from a few
+thousand films. The score is the
 Mahalanobis distance under that model, divided by sqrt(D) so that a typical training film
 scores about 1:
 
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -41,10 +48,11 @@ class OODStats:
     variances: np.ndarray
     residual_variance: float
     threshold: float
+    tap: int = 0
 
     def __repr__(self) -> str:
         return (f"OODStats(dim={self.mean.shape[0]}, k={self.components.shape[0]}, "
-                f"threshold={self.threshold:.3f})")
+                f"tap={self.tap}, threshold={self.threshold:.3f})")
 
     def score(self, features: np.ndarray) -> np.ndarray:
         """Scores (N,) >= 0 of embeddings (N, D) (or one (D,) -> shape (1,)); ~1 in-distribution."""
@@ -69,7 +77,8 @@ class OODStats:
                    "components": torch.from_numpy(self.components.astype(np.float32)),
                    "variances": torch.from_numpy(self.variances.astype(np.float64)),
                    "residual_variance": torch.tensor([self.residual_variance], dtype=torch.float64),
-                   "threshold": torch.tensor([self.threshold], dtype=torch.float64)},
+                   "threshold": torch.tensor([self.threshold], dtype=torch.float64),
+                   "tap": torch.tensor([self.tap], dtype=torch.int64)},
                   str(path))
 
 
@@ -83,9 +92,23 @@ def load(path: str | Path) -> OODStats:
                         components=t["components"].astype(np.float64),
                         variances=t["variances"].astype(np.float64),
                         residual_variance=float(t["residual_variance"][0]),
-                        threshold=float(t["threshold"][0]))
+                        threshold=float(t["threshold"][0]),
+                        tap=int(t["tap"][0]) if "tap" in t else 0)
     except Exception as exc:  # safetensors raises its own error type on a corrupt file
         raise ModelError(f"cannot read OOD statistics: {exc}", str(path)) from exc
+
+
+def embed(feature_map: Any, tap: int) -> np.ndarray:
+    """Embeddings (N, D) float32 of a feature-map batch (N, C, h, w) (torch tensor or array):
+    channel means and standard deviations over space (D = 2C) for a tapped map (`tap` > 0),
+    channel means only (D = C) for the last feature map (`tap` = 0)."""
+    x = feature_map.detach().float().cpu().numpy() if hasattr(feature_map, "detach") \
+        else np.asarray(feature_map, np.float32)
+    x = x.astype(np.float32, copy=False)
+    mean = x.mean(axis=(2, 3))
+    if tap == 0:
+        return mean
+    return np.concatenate([mean, x.std(axis=(2, 3))], axis=1)
 
 
 def ledoit_wolf_weight(centred: np.ndarray, cov: np.ndarray) -> float:
@@ -101,9 +124,10 @@ def ledoit_wolf_weight(centred: np.ndarray, cov: np.ndarray) -> float:
 
 
 def fit(train: np.ndarray, val: np.ndarray, k: int | None = None,
-        quantile: float = 0.99) -> OODStats:
+        quantile: float = 0.99, tap: int = 0) -> OODStats:
     """Fit statistics on training embeddings (N, D) and set the threshold at the `quantile` of
-    the validation embeddings' scores (M, D). `k`: eigen-directions kept (None: all, with
+    the validation embeddings' scores (M, D), made by `embed` at `tap` (recorded in the
+    statistics). `k`: eigen-directions kept (None: all, with
     Ledoit-Wolf shrinkage; fewer: probabilistic PCA). Needs N > k (N > 1 with k None)."""
     x = np.asarray(train, np.float64)
     need = 1 if k is None else k
@@ -125,4 +149,4 @@ def fit(train: np.ndarray, val: np.ndarray, k: int | None = None,
     stats = OODStats(mean, eigvec[:, :keep].T.copy(), eigval[:keep].copy(), residual, 0.0)
     threshold = float(np.quantile(stats.score(val), quantile))
     return OODStats(stats.mean, stats.components, stats.variances, stats.residual_variance,
-                    threshold)
+                    threshold, tap)

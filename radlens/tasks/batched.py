@@ -30,18 +30,22 @@ def calibrated(logits: np.ndarray, loaded: LoadedModel) -> np.ndarray:
     return out
 
 
-def forward(loaded: LoadedModel, x: torch.Tensor, network: Any = None
-            ) -> tuple[torch.Tensor, np.ndarray]:
-    """Feature maps (N, C, h, w) and calibrated probabilities (N, L) for a batch `x`
+def forward(loaded: LoadedModel, x: torch.Tensor, network: Any = None, tap: int = 0
+            ) -> tuple[torch.Tensor, np.ndarray, torch.Tensor]:
+    """Feature maps (N, C, h, w), calibrated probabilities (N, L) and the feature map after
+    the first `tap` backbone blocks (the last feature map when `tap` is 0) for a batch `x`
     (N, 1, S, S) in [0, 1] (air dark, resized to the card's size S), without gradients.
     `network`: the classifier to run (default ``loaded.network``; e.g. a copy on a GPU)."""
     import torch
 
     net = network if network is not None else loaded.network
     with torch.no_grad():
-        fmap = net.feature_map(x)
+        if tap:
+            fmap, tapped = net.feature_map_and_tap(x, tap)
+        else:
+            fmap = tapped = net.feature_map(x)
         logits = net.head(fmap).float().cpu().numpy()
-    return fmap, calibrated(logits, loaded)
+    return fmap, calibrated(logits, loaded), tapped
 
 
 def findings_for(probs: np.ndarray, loaded: LoadedModel, population: str | None
@@ -78,12 +82,14 @@ def classify_batch(images: Sequence[Image], x: torch.Tensor, loaded: LoadedModel
     if len(images) != x.shape[0]:
         raise ValueError(f"{len(images)} images but a batch of {x.shape[0]}")
     pops = list(populations) if populations is not None else [None] * len(images)
-    fmap, probs = forward(loaded, x, network)
-    net = network if network is not None else loaded.network
+    from radlens.models.ood import embed
+
     ood = getattr(loaded, "ood", None)  # OOD statistics (cards that carry them)
+    fmap, probs, tapped = forward(loaded, x, network, ood.tap if ood is not None else 0)
+    net = network if network is not None else loaded.network
     ood_scores = None
     if ood is not None:
-        ood_scores = ood.score(fmap.mean(dim=(2, 3)).float().cpu().numpy())
+        ood_scores = ood.score(embed(tapped, ood.tap))
     results = []
     for i, image in enumerate(images):
         calls = findings_for(probs[i], loaded, pops[i])

@@ -49,11 +49,16 @@ def scored(image: Image, model: str | None = None
         raise ModelError("no classifier is installed (radlens/weights has no model card)")
     loaded = registry.load(name)  # inference uses the process's torch thread setting
     x = preprocess(image.pixels, loaded.size)
+    from radlens.models import ood
+
+    stats = loaded.ood
     with torch.no_grad():
-        fmap = loaded.network.feature_map(x)
+        if stats is not None and stats.tap:
+            fmap, tapped = loaded.network.feature_map_and_tap(x, stats.tap)
+        else:
+            fmap = tapped = loaded.network.feature_map(x)
         logits = loaded.network.head(fmap)[0].numpy()
-        pooled = fmap.mean(dim=(2, 3)).numpy()
-    score = float(loaded.ood.score(pooled)[0]) if loaded.ood is not None else None
+    score = float(stats.score(ood.embed(tapped, stats.tap))[0]) if stats is not None else None
     return 1.0 / (1.0 + np.exp(-logits / loaded.temperatures)), loaded, score
 
 

@@ -23,10 +23,11 @@ from radlens.models.classifier import FindingClassifier
 log = logging.getLogger(__name__)
 
 
-def embed_images(model: FindingClassifier, images: np.ndarray, batch: int = 32,
-                 progress: bool = True) -> np.ndarray:
-    """Pooled last-feature-map embeddings (N, D) float32 of uint8 images (N, S, S), air dark,
-    already resized to the model's input size (as `radlens.data.samples` caches them)."""
+def embed_images(model: FindingClassifier, images: np.ndarray, tap: int = 11,
+                 batch: int = 32, progress: bool = True) -> np.ndarray:
+    """OOD embeddings (N, D) float32 (`radlens.models.ood.embed` at `tap`) of uint8 images
+    (N, S, S), air dark, already resized to the model's input size (as
+    `radlens.data.samples` caches them)."""
     model.eval()
     out = []
     starts = range(0, len(images), batch)
@@ -34,7 +35,8 @@ def embed_images(model: FindingClassifier, images: np.ndarray, batch: int = 32,
         for s in tqdm(starts, desc="OOD embeddings", unit="batch", disable=not progress,
                       leave=False):
             x = torch.from_numpy(np.asarray(images[s:s + batch])).float().div_(255)[:, None]
-            out.append(model.feature_map(x).mean(dim=(2, 3)).numpy())
+            fmap, tapped = model.feature_map_and_tap(x, tap)
+            out.append(ood.embed(tapped if tap else fmap, tap))
     if not out:
         return np.zeros((0, 0), np.float32)
     return np.concatenate(out).astype(np.float32)
@@ -42,12 +44,12 @@ def embed_images(model: FindingClassifier, images: np.ndarray, batch: int = 32,
 
 def fit_run(model: FindingClassifier, train_images: np.ndarray, val_images: np.ndarray,
             val_meta: list[dict[str, Any]], out: Path, k: int | None = None, quantile: float = 0.99,
-            progress: bool = True) -> dict[str, Any]:
+            tap: int = 11, progress: bool = True) -> dict[str, Any]:
     """Fit and save ``out/model.ood.safetensors``; returns the card entry (file, sha256,
     method, threshold, validation false-alarm rate overall and per population)."""
-    train = embed_images(model, train_images, progress=progress)
-    val = embed_images(model, val_images, progress=progress)
-    stats = ood.fit(train, val, k=k, quantile=quantile)
+    train = embed_images(model, train_images, tap, progress=progress)
+    val = embed_images(model, val_images, tap, progress=progress)
+    stats = ood.fit(train, val, k=k, quantile=quantile, tap=tap)
     path = out / "model.ood.safetensors"
     stats.save(path)
     scores = stats.score(val)
@@ -58,7 +60,10 @@ def fit_run(model: FindingClassifier, train_images: np.ndarray, val_images: np.n
     log.info("OOD threshold %.3f (%.0f%% quantile of %d validation films)", stats.threshold,
              quantile * 100, len(val))
     return {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-            "method": ("Mahalanobis distance of the pooled embedding under one Gaussian "
+            "embedding": (f"channel mean and std of the feature map after MBConv block {tap}"
+                          if tap else "mean of the last feature map"),
+            "tap_blocks": tap,
+            "method": ("Mahalanobis distance of the embedding under one Gaussian "
                        "(Ledoit-Wolf shrunk covariance), divided by sqrt(dim)" if k is None else
                        f"probabilistic-PCA Mahalanobis distance (k={k}), divided by sqrt(dim)")
                       + "; radlens.models.ood",
