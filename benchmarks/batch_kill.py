@@ -5,7 +5,7 @@ chest-like PNGs, a few bad files (garbage, truncated PNG, empty) and names that 
 UTF-8 (good and bad), then `--kills` times: starts ``radlens batch FOLDER --store S``, waits
 until it has recorded at least one new item plus a random 0..`--max-wait` s, and SIGKILLs the
 batch process (only it: its workers and their decode children must notice and exit; any left
-after 15 s are counted as orphans and killed); while the first run holds the store, a second
+after 15 s are counted as orphans and killed); while the store's run lock is held, a second
 batch process on it must be refused. A last run completes the folder. Then it checks the
 store: SQLite integrity, one row per file listed (nothing lost, nothing extra), every row
 written once (``attempts`` = 1: no item recorded twice), every done row a complete
@@ -115,28 +115,37 @@ def _command(folder: Path, db: Path, workers: int) -> list[str]:
             "-j", str(workers), "--no-progress", "--no-explain"]
 
 
+def second_run_refused(cmd: list[str], db: Path, timeout: float) -> bool:
+    """Whether a batch run on `db` is refused while another holder has the store's run lock.
+    The lock is held from this process (as a running batch holds it), so the check does not
+    depend on how long the first run takes compared with the second one's start-up."""
+    from radlens.serve.store import ResultStore
+
+    with ResultStore(db) as store:
+        store.run_lock()
+        second = subprocess.run(cmd, capture_output=True, timeout=timeout)
+    return second.returncode != 0 and b"another batch run" in second.stderr
+
+
 def kill_and_resume(folder: Path, db: Path, files: int, kills: int = 5, workers: int = 2,
                     max_wait: float = 3.0, seed: int = 0, start_timeout: float = 300.0
                     ) -> KillReport:
     """Run the batch over `folder` into store `db`, SIGKILLing it `kills` times at random
-    moments and restarting it (a concurrent second process on the store, started during the
-    first run, must be refused), then finish it and check the store. `max_wait`: most seconds
-    waited after a run's first new item before its kill. Returns a `KillReport`."""
+    moments and restarting it, checks that a second process is refused while the store's run
+    lock is held (`second_run_refused`), then finishes the run and checks the store.
+    `max_wait`: most seconds waited after a run's first new item before its kill. Returns a
+    `KillReport`."""
     rng = random.Random(seed)
     cmd = _command(folder, db, workers)
     start = time.monotonic()
     orphans = mid_run = 0
-    refused = False
-    for n in range(kills):
+    for _ in range(kills):
         before = _rows(db)
         proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + start_timeout
         while _rows(db) <= before and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
-        if n == 0 and proc.poll() is None:  # it holds the store's lock: a second run must fail
-            second = subprocess.run(cmd, capture_output=True, timeout=start_timeout)
-            refused = second.returncode != 0 and b"another batch run" in second.stderr
         time.sleep(rng.uniform(0.0, max_wait))
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)  # the batch process only
@@ -148,6 +157,7 @@ def kill_and_resume(folder: Path, db: Path, files: int, kills: int = 5, workers:
         if _group_alive(proc.pid):
             orphans += 1
             os.killpg(proc.pid, signal.SIGKILL)
+    refused = second_run_refused(cmd, db, start_timeout)
     last = subprocess.run(cmd, capture_output=True, timeout=max(600.0, 5.0 * files))
     if last.returncode not in (0, 1):  # 1: some files failed, as the bad ones must
         raise RuntimeError(f"the final batch run failed: {last.stderr.decode()[-500:]}")

@@ -172,6 +172,9 @@ def test_card_population_and_spec95_drive_the_reading(tmp_path: Path,
         entry["spec95"] = 0.9999
     (tmp_path / card["weights"]["file"]).symlink_to(
         Path(find_card(name)["_path"]).parent / card["weights"]["file"])
+    if isinstance(card.get("ood"), dict):  # the OOD statistics travel with the weights
+        (tmp_path / card["ood"]["file"]).symlink_to(
+            Path(find_card(name)["_path"]).parent / card["ood"]["file"])
     path = tmp_path / "card.json"
     path.write_text(json.dumps(card), encoding="utf-8")
     img = _png(tmp_path / "child.png", chest_like)

@@ -89,7 +89,7 @@ def test_repeated_sigkills_record_every_file_exactly_once(tmp_path: Path) -> Non
     from benchmarks.batch_kill import BAD_NAMES, kill_and_resume, make_folder
 
     folder = tmp_path / "in"
-    files = make_folder(folder, 16, side=128)
+    files = make_folder(folder, 24, side=128)
     report = kill_and_resume(folder, tmp_path / "k.sqlite", files, kills=3, workers=1,
                              max_wait=0.3, seed=1)
     assert report.integrity == "ok" and report.rows == files == report.done + report.failed
