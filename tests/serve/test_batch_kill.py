@@ -13,24 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmarks.batch_kill import _rows as _done  # items recorded in a store so far
 from radlens.schema import Interpretation
 from radlens.schema_json import from_json
 from tests.serve.conftest import write_png
 
 N_IMAGES = 120
-
-
-def _done(db: Path) -> int:
-    if not db.exists():
-        return 0
-    try:
-        con = sqlite3.connect(db, timeout=5)
-        try:
-            return int(con.execute("SELECT count(*) FROM items").fetchone()[0])
-        finally:
-            con.close()
-    except sqlite3.OperationalError:  # table not created yet
-        return 0
 
 
 def _group_alive(pgid: int) -> bool:
