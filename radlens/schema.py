@@ -113,6 +113,11 @@ class WarningCode(StrEnum):
     LATERAL_VIEW = "lateral_view"                      # sides and zones withheld
     LOCATION_NOT_DETERMINED = "location_not_determined"
     OUT_OF_DISTRIBUTION = "out_of_distribution"
+    PRIOR_SAME_FILM = "prior_same_film"                # the prior is the current film itself
+    PRIOR_OTHER_PATIENT = "prior_other_patient"        # PatientIDs differ (compared on --force)
+    PRIOR_NEWER = "prior_newer"                        # prior dated after the current (forced)
+    PRIOR_VIEW_DIFFERS = "prior_view_differs"          # e.g. PA now, AP before
+    PRIOR_UNRELIABLE = "prior_unreliable"              # prior QC warning or out of distribution
 
 
 @dataclass(frozen=True)
@@ -369,12 +374,79 @@ def _now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
+class ChangeKind(StrEnum):
+    """How a finding changed since the prior film (`Change.change`)."""
+
+    NEW = "new"                # absent on the prior, present now
+    RESOLVED = "resolved"      # present on the prior, absent now
+    INCREASED = "increased"    # present on both, more probable and/or larger now
+    DECREASED = "decreased"    # present on both, less probable and/or smaller now
+    UNCHANGED = "unchanged"    # no change beyond the fitted margins (present or absent on both)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One finding compared with the prior film (`radlens.tasks.compare`).
+
+    `prior_probability` / `current_probability`: the calibrated probabilities in [0, 1] of the
+    two readings; `prior_call` / `current_call` their calls. `prior_extent` / `current_extent`:
+    the share in [0, 1] of the aligned lung area covered by the finding's grounded region
+    (0 when the finding has no region, i.e. is not positive; None when the film's lungs or
+    heatmaps were not available). `overlap`: intersection over union, in the aligned lung
+    frame, of the two films' regions (None unless both have one). `score`: the signed change
+    score (logit difference plus the fitted weight times the extent difference; > 0 worse).
+    `zones`: the current film's zones of the finding (strongest first; the prior's when it
+    resolved). `region_ids`: the current film's regions it rests on.
+    """
+
+    label: str
+    change: ChangeKind
+    prior_probability: float
+    current_probability: float
+    prior_call: Call
+    current_call: Call
+    score: float = 0.0
+    prior_extent: float | None = None
+    current_extent: float | None = None
+    overlap: float | None = None
+    zones: tuple[str, ...] = ()
+    region_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PriorStudy:
+    """Which film a reading was compared with, and how the two were aligned.
+
+    `source`: the prior's path as given; `interpretation_id`: the prior reading's id;
+    `study_instance_uid` / `sop_instance_uid`: its DICOM UIDs (None otherwise);
+    `study_date`: its study (or acquisition) date as ISO ``YYYY-MM-DD`` when DICOM says;
+    `offset_days`: days from the prior to the current film (> 0: the prior is older; from the
+    two DICOM dates, or as the caller gave it). `alignment`: (scale_x, scale_y, shift_x,
+    shift_y) mapping prior image pixels to current image pixels, ``x_cur = scale_x * x_prior +
+    shift_x`` (same for y), from the two lung boxes; `method`: how the lungs were aligned
+    ("lung-boxes": each lung's box on its own, "lung-box": the two lungs' common box,
+    "image": whole images, no lungs found). `findings`: (label, probability) of the prior.
+    """
+
+    source: str
+    interpretation_id: str
+    study_instance_uid: str | None = None
+    sop_instance_uid: str | None = None
+    study_date: str | None = None
+    offset_days: float | None = None
+    alignment: tuple[float, float, float, float] | None = None
+    method: str = "lung-boxes"
+    findings: tuple[tuple[str, float], ...] = ()
+
+
 @dataclass(frozen=True)
 class Interpretation:
     """Everything radlens concluded about one image: the single serialisable result.
 
     `notes` carries plain-language remarks for the reader, such as that no model is installed;
     `warnings` the guardrail warnings (population, age, view, location; see `WarningCode`).
+    `comparison` and `prior`: the change of every finding since a prior film and which film
+    that was (`radlens.Reader.read(current, prior=...)`; empty / None without a prior).
     """
 
     image: ImageMeta
@@ -389,6 +461,8 @@ class Interpretation:
     id: str = field(default_factory=_new_id)
     created: str = field(default_factory=_now)
     schema_version: str = SCHEMA_VERSION
+    comparison: tuple[Change, ...] = ()  # change since `prior` per finding (empty: no prior)
+    prior: PriorStudy | None = None
 
     def finding(self, label: str) -> Finding | None:
         """The finding with this label, or None."""
@@ -464,3 +538,92 @@ class LabelRecord:
     def as_dict(self) -> dict[str, int | None]:
         """label -> value, in vocabulary order."""
         return dict(self.labels)
+
+
+class AskIntent(StrEnum):
+    """What a question about a reading asks (`Question.intent`, `Answer.intent`)."""
+
+    PRESENCE = "presence"            # "is there a pleural effusion?"
+    FINDINGS = "findings"            # "what disease is shown?" (the positive findings)
+    LOCATION = "location"            # "where is the mass?", "which side is abnormal?"
+    NORMALITY = "normality"          # "is this image normal?", "is the lung abnormal?"
+    ABNORMAL_ORGAN = "abnormal_organ"  # "which organ is abnormal, heart or lung?"
+    MODALITY = "modality"            # "what modality is this?", "is this a CT?"
+    PLANE = "plane"                  # "which plane?", "is this a PA film?"
+    HEART_SIZE = "heart_size"        # "what is the cardiothoracic ratio?"
+    COUNT = "count"                  # "how many lungs are shown?"
+    ORGAN = "organ"                  # "what organ system is shown?"
+    UNKNOWN = "unknown"              # no rule recognised the question
+    INVALID = "invalid"              # empty, not English, or about another modality / organ
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question parsed into an intent with its slots (`radlens.tasks.ask.parse`).
+
+    `text`: the question as asked; `intent`: an `AskIntent` value; `closed`: True for a
+    yes/no or a choice question; `labels`: finding labels asked about, in the classifier's
+    vocabulary (e.g. "Pleural Effusion"); `negated`: the question asks about absence
+    ("are the lungs free of consolidation?", "is the heart size normal?"); `side` ("right",
+    "left", "bilateral") and `zone` ("upper", "middle", "lower") restrict where; `subject`:
+    what the question is about ("image", "lung", "heart", or a structure no model assesses,
+    e.g. "trachea"); `choices`: the options of a choice question, in the benchmark's words;
+    `unsupported`: things asked about that no radlens model covers (e.g. "fracture");
+    `problem`: why the question cannot be taken (empty, non-English, another modality), None
+    when it can; `rules`: the rule names that fired (``<file>:<line>``), as evidence.
+    """
+
+    text: str
+    intent: str
+    closed: bool = False
+    labels: tuple[str, ...] = ()
+    negated: bool = False
+    side: str | None = None
+    zone: str | None = None
+    subject: str | None = None
+    choices: tuple[str, ...] = ()
+    unsupported: tuple[str, ...] = ()
+    problem: str | None = None
+    rules: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AnswerEvidence:
+    """What one answer rests on. `kind`: "finding" (`label`, `probability`, `threshold`,
+    `call`, and its `side` / `zones` when located), "region" (`region_ids`, `label`, `side`,
+    `zones`, `value` e.g. a count or ratio), "metadata" (`field` of `ImageMeta` and its
+    `value`), "qc" (a QC `field` code) or "scope" (what radlens reads, `value`, when the file
+    records nothing). Probabilities and thresholds in [0, 1]."""
+
+    kind: str
+    label: str | None = None
+    probability: float | None = None
+    threshold: float | None = None
+    call: str | None = None
+    side: str | None = None
+    zones: tuple[str, ...] = ()
+    region_ids: tuple[str, ...] = ()
+    field: str | None = None
+    value: str | None = None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A grounded answer to one question about one reading (`radlens.tasks.ask.answer`).
+
+    `answer`: "yes" / "no", the asked choice, or a short phrase in the benchmark vocabulary
+    (e.g. "x-ray", "lower left lung"); "cannot answer: <reason>" when `answered` is False.
+    `intent`: an `AskIntent` value; `evidence`: what the answer was computed from; `reason`:
+    why it was not answered (None when answered); `question`: the parsed question;
+    `interpretation_id`: the `Interpretation.id` it was computed from; `source`: that
+    reading's image source.
+    """
+
+    answer: str
+    answered: bool
+    intent: str
+    evidence: tuple[AnswerEvidence, ...] = ()
+    reason: str | None = None
+    question: Question | None = None
+    interpretation_id: str = ""
+    source: str = ""
