@@ -418,7 +418,8 @@ class PriorStudy:
     """Which film a reading was compared with, and how the two were aligned.
 
     `source`: the prior's path as given; `interpretation_id`: the prior reading's id;
-    `study_instance_uid` / `sop_instance_uid`: its DICOM UIDs (None otherwise);
+    `study_instance_uid` / `sop_instance_uid` (and `series_instance_uid`, `sop_class_uid`):
+    its DICOM UIDs (None otherwise);
     `study_date`: its study (or acquisition) date as ISO ``YYYY-MM-DD`` when DICOM says;
     `offset_days`: days from the prior to the current film (> 0: the prior is older; from the
     two DICOM dates, or as the caller gave it). `alignment`: (scale_x, scale_y, shift_x,
@@ -437,6 +438,8 @@ class PriorStudy:
     alignment: tuple[float, float, float, float] | None = None
     method: str = "lung-boxes"
     findings: tuple[tuple[str, float], ...] = ()
+    series_instance_uid: str | None = None
+    sop_class_uid: str | None = None
 
 
 @dataclass(frozen=True)
