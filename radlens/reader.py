@@ -325,6 +325,19 @@ class Reader:
         finally:
             bar.close()
 
+    def ask(self, x: Any, question: str | Sequence[str], *, progress: bool = False) -> Any:
+        """Answer questions about inputs from their readings (`radlens.tasks.ask`).
+
+        `x`: one input (or an `Interpretation` already made) with a question -> an
+        `radlens.schema.Answer`, or with a list of questions -> a list of Answers (one
+        reading); a list of inputs with one question for all or one per input -> a list with
+        an Answer or a `ReadFailure` per input. Answers come only from the reading, with
+        their evidence, or say "cannot answer: <reason>" (``answered`` False).
+        """
+        from radlens.tasks.ask.reading import ask
+
+        return ask(self, x, question, progress=progress)
+
     def _prepare(self, index: int, x: Input) -> _Item:
         from radlens.io.qc import check
 
