@@ -570,7 +570,8 @@ class Question:
     ("are the lungs free of consolidation?", "is the heart size normal?"); `side` ("right",
     "left", "bilateral") and `zone` ("upper", "middle", "lower") restrict where; `subject`:
     what the question is about ("image", "lung", "heart", or a structure no model assesses,
-    e.g. "trachea"); `choices`: the options of a choice question, in the benchmark's words;
+    e.g. "trachea"); `choices`: the options of a choice question, in the benchmark's words
+    (for modality and organ questions: the modalities / body regions named, e.g. ("ct",));
     `unsupported`: things asked about that no radlens model covers (e.g. "fracture");
     `problem`: why the question cannot be taken (empty, non-English, another modality), None
     when it can; `rules`: the rule names that fired (``<file>:<line>``), as evidence.
