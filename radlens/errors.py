@@ -62,3 +62,8 @@ class DataError(RadlensError):
 
 class MissingDependencyError(RadlensError):
     """An optional dependency needed for this feature is not installed (message says which)."""
+
+
+class PacsError(RadlensError):
+    """A PACS (DICOMweb or DIMSE peer) could not be reached, refused a request or answered
+    with an error, after the retries (message says which peer and what it answered)."""

@@ -24,7 +24,7 @@ from radlens.errors import RadlensError
 # Subcommand modules, in the order `radlens --help` lists them.
 COMMAND_MODULES: tuple[str, ...] = ("read", "label", "train", "evaluate", "score", "compare",
                                     "batch", "serve", "segment_eval",
-                                    "ground_eval", "zeroshot", "index", "search")
+                                    "ground_eval", "zeroshot", "index", "search", "pacs")
 
 
 def error_line(message: str) -> str:

@@ -178,6 +178,13 @@ class ResultStore:
             rows = self._db.execute("SELECT key FROM items WHERE status = ?", (status,))
         return {from_db(r[0]) for r in rows}
 
+    def get(self, key: str) -> StoredItem | None:
+        """The stored row of `key`, or None when the store does not hold it."""
+        row = self._db.execute(
+            "SELECT key, path, status, result, error_type, error, attempts, elapsed_s, updated"
+            " FROM items WHERE key = ?", (to_db(key),)).fetchone()
+        return None if row is None else StoredItem(*(from_db(v) for v in row))
+
     def counts(self) -> dict[str, int]:
         """Number of items per status, e.g. ``{"done": 10, "failed": 2}``."""
         rows = self._db.execute("SELECT status, count(*) FROM items GROUP BY status")

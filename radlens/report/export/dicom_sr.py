@@ -142,10 +142,14 @@ def _model_version(interp: Interpretation, name: str) -> str:
     return next((m.version for m in interp.models if m.name == name), "unknown")
 
 
-def write_sr(interp: Interpretation, report: Report, patient: Patient, path: Path) -> Path:
+def write_sr(interp: Interpretation, report: Report, patient: Patient, path: Path, *,
+             series_uid: str | None = None, sop_uid: str | None = None) -> Path:
     """Write the SR of `interp` and `report` to `path` (a .dcm file); returns the path.
 
-    Raises `MissingDependencyError` when highdicom is not installed.
+    `series_uid` / `sop_uid`: the SR's Series and SOP Instance UIDs (default: fresh ones); a
+    PACS node derives them from the source image, so that an SR sent twice is the same
+    instance (`radlens.pacs.work.sr_uids`). Raises `MissingDependencyError` when highdicom is
+    not installed.
     """
     hd = _deps.require("highdicom", "DICOM SR export", "highdicom")
     ev = _evidence(patient)
@@ -170,8 +174,9 @@ def write_sr(interp: Interpretation, report: Report, patient: Patient, path: Pat
                 name=_concept(hd, codes.get(key)), value=text,
                 relationship_type=hd.sr.RelationshipTypeValues.CONTAINS))
     sr = hd.sr.Comprehensive3DSR(
-        evidence=[ev], content=content, series_instance_uid=pseudo_uid(),
-        series_number=SR_SERIES_NUMBER, sop_instance_uid=pseudo_uid(), instance_number=1,
+        evidence=[ev], content=content, series_instance_uid=series_uid or pseudo_uid(),
+        series_number=SR_SERIES_NUMBER, sop_instance_uid=sop_uid or pseudo_uid(),
+        instance_number=1,
         manufacturer="radlens", is_complete=True, is_final=False, is_verified=False,
         series_description="radlens draft report (AI, unverified)")
     sr.CodingSchemeIdentificationSequence = coding_schemes()

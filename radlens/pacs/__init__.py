@@ -1,0 +1,39 @@
+"""A PACS node: read studies from a PACS over DICOMweb and DIMSE and send the SR back.
+
+- `radlens.pacs.dicomweb`: a DICOMweb endpoint (QIDO-RS search, WADO-RS retrieval, STOW-RS
+  storage, with basic / bearer auth and a TLS CA file) and `pull`, which interprets the
+  frontal radiographs of the studies a query finds and stores one SR per image back into
+  the same study (``radlens pacs pull``).
+- `radlens.pacs.dimse`: a DICOM C-STORE SCP (with C-ECHO) that interprets each CR/DX image it
+  receives from the calling AE titles it allows and forwards the SR with C-STORE
+  (``radlens pacs listen``).
+- `radlens.pacs.work`: what both share: every received instance goes through the batch
+  result store (`radlens.serve.store.ResultStore`), keyed by its SOP Instance UID, and the
+  SR's UIDs are derived from the source image's, so a crash, a restart or a re-sent study
+  never yields a second SR for the same image.
+- `radlens.pacs.retry`: retry with exponential back-off for a PACS that is down or answers
+  5xx, then a clear `radlens.errors.PacsError`.
+
+The network libraries (``dicomweb-client``, ``pynetdicom``) are optional: install
+``radlens[pacs]``; they are imported when a PACS is first used, with a message naming the
+package when missing. Received files live in a private temporary folder only while they are
+read, and logs name an instance by a short hash (`radlens.pacs.work.tag`), never by a UID or a
+patient field.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from radlens.errors import MissingDependencyError
+
+
+def require(module: str, feature: str, package: str) -> ModuleType:
+    """Import `module` or raise `MissingDependencyError` naming `feature` and the pip package."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"{feature} needs the optional package {package!r}: "
+            f"pip install 'radlens[pacs]' (or pip install {package})") from exc
