@@ -24,6 +24,7 @@ patient field.
 from __future__ import annotations
 
 import importlib
+import logging
 from types import ModuleType
 
 from radlens.errors import MissingDependencyError
@@ -37,3 +38,16 @@ def require(module: str, feature: str, package: str) -> ModuleType:
         raise MissingDependencyError(
             f"{feature} needs the optional package {package!r}: "
             f"pip install 'radlens[pacs]' (or pip install {package})") from exc
+
+
+#: Libraries whose INFO / DEBUG records name studies and instances by their UIDs.
+IDENTIFYING_LOGGERS = ("dicomweb_client", "highdicom", "pynetdicom")
+
+
+def quiet_identifying_logs() -> None:
+    """Raise the loggers of `IDENTIFYING_LOGGERS` to WARNING where nobody has set their level
+    (a level set by the application is left as it is), so that no UID reaches the logs."""
+    for name in IDENTIFYING_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.WARNING)

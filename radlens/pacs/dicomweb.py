@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from radlens.errors import InputError, PacsError
-from radlens.pacs import require
+from radlens.pacs import quiet_identifying_logs, require
 from radlens.pacs.retry import Backoff, http_transient, with_retry
 from radlens.pacs.work import DEFAULT_MODALITIES, Outcome, Processor, refusal, sr_uids, tag
 
@@ -95,6 +95,7 @@ class DicomWeb:
     def __init__(self, url: str, auth: Auth | None = None, backoff: Backoff | None = None
                  ) -> None:
         web = require("dicomweb_client.api", "DICOMweb", "dicomweb-client")
+        quiet_identifying_logs()
         if not url.startswith(("http://", "https://")):
             raise InputError(f"a DICOMweb URL starts with http:// or https://, got {url!r}")
         self.url = url.rstrip("/")
@@ -127,7 +128,7 @@ class DicomWeb:
             filters["StudyDate"] = f"{since}-"
         found = self._call("QIDO-RS study search", lambda: self.client.search_for_studies(
             search_filters=filters, get_remaining=True))
-        return [u for u in (_value(s, _STUDY) for s in found) if u]
+        return list(dict.fromkeys(u for u in (_value(s, _STUDY) for s in found) if u))
 
     def instances(self, study: str, modalities: Sequence[str] = DEFAULT_MODALITIES
                   ) -> list[InstanceRef]:

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from radlens.errors import InputError, PacsError
-from radlens.pacs import require
+from radlens.pacs import quiet_identifying_logs, require
 from radlens.pacs.retry import Backoff, with_retry
 from radlens.pacs.work import DEFAULT_MODALITIES, Outcome, Processor, tag
 
@@ -305,6 +305,7 @@ class Listener:
         """Load the models, open the store and listen (returns once listening). Raises
         `DataError` when another node holds the store, `PacsError` when the port is taken."""
         pynetdicom = _ae()
+        quiet_identifying_logs()
         from pynetdicom import evt
 
         self._worker = threading.Thread(target=self._work, name="radlens-pacs-worker",

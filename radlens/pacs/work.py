@@ -174,6 +174,9 @@ class Processor:
                  explain: bool = True, modalities: tuple[str, ...] = DEFAULT_MODALITIES,
                  decode_timeout_s: float = 60.0, decode_memory_mb: int = 3072,
                  spool: str | os.PathLike[str] | None = None) -> None:
+        from radlens.pacs import quiet_identifying_logs
+
+        quiet_identifying_logs()
         self.store, self.deliver, self.already_sent = store, deliver, already_sent
         self.modalities = tuple(m.strip().upper() for m in modalities if m.strip())
         self._reader, self._model, self._explain = reader, model, explain
@@ -205,11 +208,27 @@ class Processor:
         return self._reader
 
     def warm_up(self) -> None:
-        """Load the models and start the decode child now, not on the first instance."""
-        _ = self.reader
+        """Load the models, start the decode child and make one SR of a synthetic image now
+        (first calls are slow), not on the first instance."""
+        import numpy as np
+
+        from radlens.report.export.dicom_sr import write_sr
+        from radlens.report.export.patient import Patient
+
         decoder = self._decoder_or_none()
         if decoder is not None:
             decoder.start()
+        y, x = np.mgrid[0:256, 0:256] / 255.0
+        lungs = np.exp(-(((x - 0.28) / 0.12) ** 2 + ((y - 0.5) / 0.25) ** 2)) \
+            + np.exp(-(((x - 0.72) / 0.12) ** 2 + ((y - 0.5) / 0.25) ** 2))
+        try:
+            interp = self.reader.read(np.clip(0.75 - 0.45 * lungs, 0, 1).astype(np.float32))
+            if interp.report is not None:
+                write_sr(interp, interp.report, Patient(), self._dir / "warm-up.sr.dcm")
+        except RadlensError as exc:  # no model installed, ...: the first instance will say
+            log.warning("warm-up reading failed: %s", exc.reason)
+        finally:
+            (self._dir / "warm-up.sr.dcm").unlink(missing_ok=True)
 
     def _decoder_or_none(self) -> Any:
         from radlens.io.isolated import DecodeWorker, isolation_available

@@ -5,6 +5,8 @@ offline from the `fastapi-offline` package's bundled assets under ``/docs-assets
 without that package, FastAPI's own CDN-based pages):
 
 - ``POST /v1/interpret`` (multipart field ``file``: DICOM, PNG, JPEG or TIFF) -> Interpretation
+- ``POST /v1/ask`` (JSON ``{"id", "question"}``: a recent interpretation's id) -> Answer
+  (`radlens.tasks.ask`: grounded in that reading, or "cannot answer: <reason>")
 - ``GET /v1/interpretations/{id}``, ``.../overlay.png``, ``.../image.png`` (the recent results)
 - ``GET /v1/models`` (model cards), ``GET /healthz``, and the web viewer at ``/viewer/``.
 
@@ -50,6 +52,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from PIL import Image as PILImage
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from radlens._version import __version__
@@ -111,6 +114,14 @@ class ApiError(Exception):
     def __init__(self, status: int, error_type: str, message: str) -> None:
         super().__init__(message)
         self.status, self.error_type, self.message = status, error_type, message
+
+
+class AskRequest(BaseModel):
+    """Body of ``POST /v1/ask``: a recent interpretation's `id` and the `question`."""
+
+    id: str = Field(description="id of a recent interpretation (POST /v1/interpret)",
+                    min_length=1, max_length=64)
+    question: str = Field(description="the question, in English", max_length=1000)
 
 
 class ResultCache:
@@ -379,6 +390,17 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
         log.info("interpret id=%s ok, %d bytes (%.0f ms)", rid, target.stat().st_size,
                  1000 * (time.perf_counter() - start))
         return Response(text, media_type="application/json")
+
+    @app.post("/v1/ask", dependencies=auth, tags=["ask"],
+              summary="Answer a question about a recent interpretation, with evidence")
+    async def ask(body: AskRequest) -> Response:
+        from radlens.schema_json import from_json, to_json
+        from radlens.tasks.ask import answer
+
+        interp = from_json(cache.get(body.id), Interpretation)
+        reply = answer(interp, body.question)
+        log.info("ask id=%s intent=%s answered=%s", body.id, reply.intent, reply.answered)
+        return Response(to_json(reply), media_type="application/json")
 
     @app.get("/v1/interpretations/{rid}", dependencies=auth, tags=["interpret"])
     async def get_interpretation(rid: str) -> Response:
