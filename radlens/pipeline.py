@@ -15,8 +15,11 @@ import os
 from functools import lru_cache
 from typing import overload
 
+import numpy as np
+
+from radlens.errors import InputError
 from radlens.reader import NO_MODEL_NOTE, Input, Inputs, Reader
-from radlens.schema import Interpretation, ReadFailure
+from radlens.schema import Image, Interpretation, ReadFailure
 
 __all__ = ["NO_MODEL_NOTE", "read"]
 
@@ -25,7 +28,8 @@ __all__ = ["NO_MODEL_NOTE", "read"]
 def read(source: Input, *, model: str | None = None,  # type: ignore[overload-overlap]
          explain: bool = True, report: bool = True, indication: str | None = None,
          style: str | os.PathLike[str] | None = None, age: float | None = None,
-         progress: bool = False) -> Interpretation: ...
+         progress: bool = False, prior: Input | None = None, force: bool = False,
+         prior_offset_days: float | None = None) -> Interpretation: ...
 
 
 @overload
@@ -38,7 +42,9 @@ def read(source: Inputs, *, model: str | None = None, explain: bool = True,
 def read(source: Input | Inputs, *, model: str | None = None, explain: bool = True,
          report: bool = True, indication: str | None = None,
          style: str | os.PathLike[str] | None = None, age: float | None = None,
-         progress: bool = False) -> Interpretation | list[Interpretation | ReadFailure]:
+         progress: bool = False, prior: Input | None = None, force: bool = False,
+         prior_offset_days: float | None = None
+         ) -> Interpretation | list[Interpretation | ReadFailure]:
     """Load, check and interpret one chest radiograph (or a list of them, in batches).
 
     `source`: a file path (any format `radlens.load_image` reads), an already loaded `Image`,
@@ -58,9 +64,16 @@ def read(source: Input | Inputs, *, model: str | None = None, explain: bool = Tr
     fatal QC check fails, `InputError` for an array that does not fit the convention, and
     the `load_image` errors for unreadable files; all are `RadlensError`s. To read many
     inputs with the same settings, make one `radlens.Reader` and call its ``read``.
+    `prior`, `force`, `prior_offset_days` (one input only): compare with the patient's earlier
+    film (see `radlens.Reader.read`).
     """
     reader = _reader(model, explain, report, indication,
                      None if style is None else os.fspath(style), age)
+    if prior is not None:
+        if isinstance(source, (str, os.PathLike, Image, np.ndarray)):
+            return reader.read(source, prior=prior, force=force,
+                               prior_offset_days=prior_offset_days)
+        raise InputError("a prior film can be given for one input only, not a list")
     return reader.read(source, progress=progress)
 
 

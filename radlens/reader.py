@@ -279,14 +279,16 @@ class Reader:
 
     # -- inputs in, readings out ---------------------------------------------------------------
     @overload
-    def read(self, x: Input, *, progress: bool = False  # type: ignore[overload-overlap]
-             ) -> Interpretation: ...
+    def read(self, x: Input, *, progress: bool = False,  # type: ignore[overload-overlap]
+             prior: Input | None = None, force: bool = False,
+             prior_offset_days: float | None = None) -> Interpretation: ...
 
     @overload
     def read(self, x: Inputs, *, progress: bool = False
              ) -> list[Interpretation | ReadFailure]: ...
 
-    def read(self, x: Input | Inputs, *, progress: bool = False
+    def read(self, x: Input | Inputs, *, progress: bool = False, prior: Input | None = None,
+             force: bool = False, prior_offset_days: float | None = None
              ) -> Interpretation | list[Interpretation | ReadFailure]:
         """Read one input -> `Interpretation`, or a list (tuple, ...) of inputs -> a list, in
         order.
@@ -296,13 +298,56 @@ class Reader:
         an input that cannot be read becomes a `ReadFailure` naming it, and the others are
         read (an unexpected error while decoding one input is logged and gives a failure of
         type "InternalError"). `progress`: a progress bar on stderr (images/s, ETA) for a list.
+
+        `prior` (one input only): the patient's earlier film; both are read in one batch and
+        the result's ``comparison`` holds every finding's change since it (``prior`` names
+        it), the report a COMPARISON section (`radlens.tasks.compare`). A prior of another
+        patient (DICOM PatientID) or dated after `x` raises `InputError` naming the prior
+        unless `force`; a prior that fails QC raises `QualityError` naming it.
+        `prior_offset_days`: days from the prior to `x` when the files carry no dates.
         """
         if isinstance(x, Sequence) and not isinstance(x, (str, bytes)):
+            if prior is not None:
+                raise InputError("a prior film can be given for one input only, not a list")
             return list(self.iter_read(x, progress=progress))
+        if prior is not None:
+            return self._read_with_prior(x, prior, force, prior_offset_days)
         item = self._prepare(0, x)
         if item.error is not None:
             raise item.error
         return self._interpret_images([item])[0]
+
+    def _read_with_prior(self, x: Input, prior: Input, force: bool,
+                         offset_days: float | None) -> Interpretation:
+        """Read `x` and its `prior` in one batch and compare them (see `read`)."""
+        from radlens.tasks.compare import compare, read_pair_images
+
+        current, before = self._prepare(0, x), self._prepare(1, prior)
+        if current.error is not None:
+            raise current.error
+        if before.error is not None:
+            exc = before.error
+            if isinstance(exc, RadlensError):  # same error type, the message says "prior"
+                import copy
+
+                named = copy.copy(exc)
+                named.reason = f"the prior film: {exc.reason}"
+                named.source = exc.source or before.source
+                named.args = (named.one_line(),)
+                raise named from exc
+            raise exc
+        assert current.image is not None and before.image is not None
+        prior_id, warnings, offset = read_pair_images(current.image, before.image, force=force,
+                                                      offset_days=offset_days)
+        now, then = self._interpret_images([current, before])
+        out = compare(now, then, prior_identity=prior_id, offset_days=offset,
+                      warnings=warnings)
+        if self.report:
+            from radlens.report import write_report
+
+            out = dataclasses.replace(out, report=write_report(
+                out, indication=self.indication, style=self.style))
+        return out
 
     def iter_read(self, inputs: Sequence[Input], *, progress: bool = False
                   ) -> Iterator[Interpretation | ReadFailure]:

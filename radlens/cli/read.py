@@ -50,6 +50,15 @@ def register(sub: Any) -> None:
                         "(name, IDs, birth date, path, indication); files named by result id")
     p.add_argument("--age", type=float, metavar="YEARS",
                    help="patient age in years (overrides the DICOM header)")
+    p.add_argument("--prior", metavar="PRIOR",
+                   help="the patient's earlier film: compare the one PATH with it (change of "
+                        "every finding, a COMPARISON section in the report)")
+    p.add_argument("--prior-offset", type=float, metavar="DAYS",
+                   help="days from the prior to the current film, for files without DICOM "
+                        "dates")
+    p.add_argument("--force", action="store_true",
+                   help="compare with a prior of a different PatientID or dated after the "
+                        "current film (with a warning) instead of refusing")
     p.set_defaults(func=run)
 
 
@@ -82,11 +91,30 @@ def _describe(interp: Interpretation) -> list[str]:
                          f"{f.certainty.value:<9s} (threshold {f.threshold:.2f})"
                          + (f"  {where}" if where else ""))
     if interp.report is not None:
-        for section in ("clinical", "technique", "caution", "findings", "impression"):
+        for section in ("clinical", "technique", "comparison", "caution", "findings",
+                        "impression"):
             text = interp.report.section_text(section)
             if text:
                 lines.append(f"{section.upper():<9s} {text}")
+    if interp.prior is not None:
+        lines += _describe_comparison(interp)
     lines += [f"note      {n}" for n in interp.notes]
+    return lines
+
+
+def _describe_comparison(interp: Interpretation) -> list[str]:
+    from radlens.report.comparison import when_text
+
+    assert interp.prior is not None
+    lines = [f"prior     {interp.prior.source} ({when_text(interp.prior)}; aligned by "
+             f"{interp.prior.method})"]
+    if interp.comparison:
+        width = max(len(c.label) for c in interp.comparison)
+        for c in interp.comparison:
+            extent = ("" if c.prior_extent is None or c.current_extent is None else
+                      f"  extent {c.prior_extent:.2f} -> {c.current_extent:.2f}")
+            lines.append(f"  {c.label:<{width}}  {c.change.value:<9s} p {c.prior_probability:.2f}"
+                         f" -> {c.current_probability:.2f}  score {c.score:+.2f}{extent}")
     return lines
 
 
@@ -106,6 +134,19 @@ def _write_overlay(path: str, interp: Interpretation, target: Path) -> str | Non
     return None
 
 
+def _read_pair(reader: Any, path: str, prior: str,
+               args: argparse.Namespace) -> Interpretation | ReadFailure:
+    """`reader.read(path, prior=prior)`, an error becoming a `ReadFailure` naming its file."""
+    from radlens.reader import failure
+
+    try:
+        result: Interpretation = reader.read(path, prior=prior, force=bool(args.force),
+                                             prior_offset_days=args.prior_offset)
+    except RadlensError as exc:
+        return failure(path, exc)
+    return result
+
+
 def run(args: argparse.Namespace) -> int:
     """Interpret every path; returns 0 when all succeeded, 1 when any failed."""
     from radlens.reader import Reader
@@ -118,6 +159,13 @@ def run(args: argparse.Namespace) -> int:
         paths.append(str(sample_path()))
     if not paths:
         raise RadlensError("no input: give image paths or --sample")
+    prior = getattr(args, "prior", None)
+    if prior is None and (getattr(args, "force", False)
+                          or getattr(args, "prior_offset", None) is not None):
+        raise RadlensError("--force and --prior-offset go with --prior PRIOR")
+    if prior is not None and len(paths) != 1:
+        raise RadlensError(f"--prior compares one current film with it; got {len(paths)} "
+                           "inputs")
     failed = 0
     records: list[dict[str, Any]] = []
     out_dir: Path | None = args.out
@@ -125,7 +173,9 @@ def run(args: argparse.Namespace) -> int:
     deid = bool(args.deidentify)
     reader = Reader(args.model, explain=not args.no_explain, indication=args.indication,
                     style=args.style_corpus, age=args.age)
-    for path, result in zip(paths, reader.iter_read(paths), strict=True):
+    results = (reader.iter_read(paths) if prior is None
+               else iter([_read_pair(reader, paths[0], str(prior), args)]))
+    for path, result in zip(paths, results, strict=True):
         if isinstance(result, ReadFailure):
             failed += 1
             print(f"radlens: {result.message}", file=sys.stderr)

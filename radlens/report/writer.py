@@ -6,7 +6,9 @@ threshold, "Possible ..." between the operating threshold and that one, hedged w
 the band-to-phrase table is the phrase library's ``certainty`` block), then pertinent negatives
 grouped by anatomy; IMPRESSION lists positive and uncertain findings by clinical weight times
 the band's weight factor (findings the indication asks about first), or says the study is
-normal when a model assessed "No Finding" as positive. A CAUTION section carries the reading's
+normal when a model assessed "No Finding" as positive. With a prior film
+(`Interpretation.comparison`), a COMPARISON section says what changed since it
+(`radlens.report.comparison`). A CAUTION section carries the reading's
 guardrail warnings (`Interpretation.warnings`) as plain sentences. Every sentence carries the
 finding labels and region ids it rests on; every location comes from the finding's one
 `Location` (`radlens.grounding.locate.location_of`). Only covered findings (see
@@ -21,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from radlens.report.comparison import comparison_sentences
 from radlens.report.context import ClinicalContext, context_for, demographic_line
 from radlens.report.coverage import NO_FINDING, covered
 from radlens.report.location import Location, location_of, phrase, side_word
@@ -31,7 +34,8 @@ from radlens.schema import Call, Certainty, Finding, Interpretation, Report, Sen
 
 GENERATOR = "radlens.report"
 SUPPORT_DEVICES = "Support Devices"
-SECTION_ORDER = ("clinical", "technique", "caution", "findings", "impression")
+SECTION_ORDER = ("clinical", "technique", "comparison", "caution", "findings",
+                 "impression")
 _STYLE_CALL = {Certainty.STATED: Call.POSITIVE, Certainty.POSSIBLE: Call.UNCERTAIN,
                Certainty.UNCERTAIN: Call.UNCERTAIN, Certainty.ABSENT: Call.NEGATIVE}
 
@@ -216,10 +220,10 @@ def write_report(interp: Interpretation, *, indication: str | None = None,
     the report and puts the findings it asks about first in the IMPRESSION. `style`: a `Style`
     or a path (report corpus folder/file, or a saved style JSON) whose most common phrasing per
     finding replaces the template wording in FINDINGS. `phrases`: a user phrase-library JSON.
-    Returns a `Report` whose sentences are in section order clinical, technique, caution,
-    findings, impression; `thresholds` holds (label, operating threshold) and `certainty`
-    (label, band) of every covered finding, and `generator` names the phrase library, style
-    and models. Raises `DataError` for bad files.
+    Returns a `Report` whose sentences are in section order clinical, technique,
+    comparison, caution, findings, impression; `thresholds` holds (label, operating
+    threshold) and `certainty` (label, band) of every covered finding, and `generator` names
+    the phrase library, style and models. Raises `DataError` for bad files.
     """
     lib = library(phrases)
     sty = resolve_style(style)
@@ -235,6 +239,7 @@ def write_report(interp: Interpretation, *, indication: str | None = None,
     if ctx.view:
         tech = lib["technique"].get(ctx.view.upper(), lib["technique"]["default"])
         sentences.append(Sentence(str(tech), "technique"))
+    sentences += comparison_sentences(interp, lib)
     for w in interp.warnings:
         sentences.append(Sentence(_cap(w.message), "caution", (w.label,) if w.label else ()))
     items = _items(interp, lib, found)

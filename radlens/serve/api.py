@@ -4,7 +4,9 @@ Routes (OpenAPI at ``/openapi.json``; Swagger UI at ``/docs`` and ReDoc at ``/re
 offline from the `fastapi-offline` package's bundled assets under ``/docs-assets/`` -- no CDN;
 without that package, FastAPI's own CDN-based pages):
 
-- ``POST /v1/interpret`` (multipart field ``file``: DICOM, PNG, JPEG or TIFF) -> Interpretation
+- ``POST /v1/interpret`` (multipart field ``file``: DICOM, PNG, JPEG or TIFF) -> Interpretation;
+  an optional field ``prior`` (the patient's earlier film) adds the change since it
+  (``comparison``, ``prior``; query ``force``, ``prior_offset_days``)
 - ``POST /v1/ask`` (JSON ``{"id", "question"}``: a recent interpretation's id) -> Answer
   (`radlens.tasks.ask`: grounded in that reading, or "cannot answer: <reason>")
 - ``GET /v1/interpretations/{id}``, ``.../overlay.png``, ``.../image.png`` (the recent results)
@@ -194,7 +196,8 @@ def sweep_stale_uploads(root: Path | None = None) -> int:
 
 
 def _interpret(path: Path, rid: str, cfg: ServeConfig, model: str | None,
-               explain: bool, decoder: DecodePool) -> str:
+               explain: bool, decoder: DecodePool, prior: Path | None = None,
+               force: bool = False, prior_offset_days: float | None = None) -> str:
     from radlens.pipeline import read
     from radlens.schema_json import to_json
 
@@ -202,10 +205,36 @@ def _interpret(path: Path, rid: str, cfg: ServeConfig, model: str | None,
     if image.meta.format not in ALLOWED_FORMATS:
         raise UnsupportedFormatError(f"{image.meta.format} uploads are not accepted "
                                      "(send DICOM, PNG, JPEG or TIFF)")
+    if prior is not None:
+        return _interpret_with_prior(image, prior, rid, cfg, model, explain, decoder, force,
+                                     prior_offset_days)
     meta = dataclasses.replace(image.meta, source="upload")
     interp = read(dataclasses.replace(image, meta=meta), model=model or cfg.model,
                   explain=explain)
     return to_json(dataclasses.replace(interp, id=rid))
+
+
+def _interpret_with_prior(image: Any, prior: Path, rid: str, cfg: ServeConfig,
+                          model: str | None, explain: bool, decoder: DecodePool, force: bool,
+                          prior_offset_days: float | None) -> str:
+    """Read the upload against the prior upload (`radlens.Reader.read(..., prior=...)`); the
+    result names them "upload" and "prior upload", never by their server paths."""
+    from radlens.pipeline import read
+    from radlens.schema_json import to_json
+
+    try:
+        before = decoder.load(prior, max_pixels=cfg.max_pixels)
+    except RadlensError as exc:
+        exc.reason = f"the prior film: {exc.reason}"
+        raise
+    if before.meta.format not in ALLOWED_FORMATS:
+        raise UnsupportedFormatError(f"the prior film: {before.meta.format} uploads are not "
+                                     "accepted (send DICOM, PNG, JPEG or TIFF)")
+    interp = read(image, model=model or cfg.model, explain=explain, prior=before, force=force,
+                  prior_offset_days=prior_offset_days)
+    meta = dataclasses.replace(interp.image, source="upload")
+    study = interp.prior and dataclasses.replace(interp.prior, source="prior upload")
+    return to_json(dataclasses.replace(interp, id=rid, image=meta, prior=study))
 
 
 def _grey_png(path: Path, target: Path, max_pixels: int, decoder: DecodePool,
@@ -369,17 +398,35 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
               summary="Interpret one radiograph (DICOM, PNG, JPEG or TIFF upload)")
     async def interpret(file: Annotated[UploadFile, File(description="the image file")],
                         explain: Annotated[bool, Query()] = cfg.explain,
-                        model: Annotated[str | None, Query()] = None) -> Response:
+                        model: Annotated[str | None, Query()] = None,
+                        prior: Annotated[UploadFile | None, File(
+                            description="optional: the patient's earlier film, to compare "
+                                        "with (result gains 'comparison' and 'prior')")] = None,
+                        force: Annotated[bool, Query(
+                            description="compare with a prior of another PatientID or a "
+                                        "later date (with a warning) instead of refusing")
+                        ] = False,
+                        prior_offset_days: Annotated[float | None, Query(
+                            description="days from the prior to this film, when the files "
+                                        "carry no dates")] = None) -> Response:
         rid = uuid.uuid4().hex
         start = time.perf_counter()
         target = cache.upload_path(rid)
         with target.open("wb") as fh:
             await anyio.to_thread.run_sync(shutil.copyfileobj, file.file, fh)
+        before = None
+        if prior is not None:
+            before = target.with_name(target.name + ".prior")
+            with before.open("wb") as fh:
+                await anyio.to_thread.run_sync(shutil.copyfileobj, prior.file, fh)
         try:
             text = await anyio.to_thread.run_sync(_interpret, target, rid, cfg, model, explain,
-                                                  decoder, limiter=limiter)
+                                                  decoder, before, force, prior_offset_days,
+                                                  limiter=limiter)
         except BaseException as exc:
             target.unlink(missing_ok=True)
+            if before is not None:
+                before.unlink(missing_ok=True)
             log.info("interpret id=%s failed: %s (%.0f ms)", rid, type(exc).__name__,
                      1000 * (time.perf_counter() - start))
             if isinstance(exc, RadlensError | ApiError) or not isinstance(exc, Exception):
@@ -387,6 +434,8 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
             raise ApiError(500, "InternalError", f"internal error while reading the image "
                            f"(id {rid}); it was not interpreted") from None
         cache.add(rid, text)
+        if before is not None:  # only the current film's upload is kept (image.png, overlay)
+            before.unlink(missing_ok=True)
         log.info("interpret id=%s ok, %d bytes (%.0f ms)", rid, target.stat().st_size,
                  1000 * (time.perf_counter() - start))
         return Response(text, media_type="application/json")

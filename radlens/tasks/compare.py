@@ -17,13 +17,13 @@ Extent
     finding without a region (not positive), None when the film has no usable region data.
 Change call
     ``score = logit(p_current) - logit(p_prior) + w_extent * (extent_current - extent_prior)``
-    (the extent term is dropped when either is unknown). Calls follow each reading's own call (positive or not):
-    not positive -> positive with ``score >= margin_new`` is NEW; positive -> not positive with
-    ``score <= -margin_resolved`` is RESOLVED; positive on both: INCREASED when
-    ``score >= margin_change``, DECREASED when ``score <= -margin_change``; everything else is
-    UNCHANGED (both absent, or a threshold crossing within the margin). The parameters are data
-    (``compare.json``), fitted by ``benchmarks/change_eval.py`` on development pairs; the file
-    says how.
+    (the extent term is dropped when either extent is unknown). The calls are each reading's
+    own (positive or not). Not positive -> positive with ``score >= margin_new``: NEW.
+    Positive -> not positive with ``score <= -margin_resolved``: RESOLVED. Positive on both:
+    INCREASED when ``score >= margin_change``, DECREASED when ``score <= -margin_change``.
+    Everything else is UNCHANGED (absent on both, or a threshold crossing within the margin).
+    The parameters are data (``compare.json``), fitted by ``benchmarks/change_eval.py`` on
+    development pairs; the file says how.
 Checks (`check_pair`)
     A prior of another patient (different DICOM PatientID), or dated after the current film
     (DICOM study / acquisition dates), raises `InputError` naming the prior file unless
@@ -70,7 +70,7 @@ log = logging.getLogger(__name__)
 SIDES = ("right", "left")
 _HEADER_TAGS = ("PatientID", "StudyDate", "StudyTime", "SeriesDate", "SeriesTime",
                 "AcquisitionDate", "AcquisitionTime", "ContentDate", "ContentTime",
-                "StudyInstanceUID", "SOPInstanceUID")
+                "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID")
 
 
 @cache
@@ -306,6 +306,8 @@ class FilmIdentity:
     sop_uid: str | None = None
     view: str | None = None
     path: str | None = None
+    series_uid: str | None = None
+    sop_class_uid: str | None = None
 
 
 def _parse_when(date: str, time: str) -> tuple[dt.datetime | None, bool]:
@@ -355,7 +357,9 @@ def identity(meta: ImageMeta) -> FilmIdentity:
     return FilmIdentity(src, header.get("PatientID") or None, when, has_time,
                         meta.study_instance_uid or header.get("StudyInstanceUID"),
                         meta.sop_instance_uid or header.get("SOPInstanceUID"),
-                        (meta.view_position or "").upper() or None, path)
+                        (meta.view_position or "").upper() or None, path,
+                        meta.series_instance_uid or header.get("SeriesInstanceUID"),
+                        header.get("SOPClassUID"))
 
 
 def _warn(code: WarningCode, message: str, field: str | None = None) -> ReadingWarning:
@@ -454,7 +458,9 @@ def compare(current: Interpretation, prior: Interpretation, *,
                        study_date=_iso(ident.when), offset_days=offset_days,
                        alignment=alignment(cur, pri), method=_method(cur, pri),
                        findings=tuple((f.label, round(float(f.probability), 6))
-                                      for f in prior.findings))
+                                      for f in prior.findings),
+                       series_instance_uid=prior.image.series_instance_uid or ident.series_uid,
+                       sop_class_uid=ident.sop_class_uid)
     extra = tuple(warnings) + prior_warnings(prior)
     return dataclasses.replace(current, comparison=changes, prior=study,
                                warnings=current.warnings + extra)

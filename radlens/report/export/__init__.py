@@ -66,7 +66,8 @@ def deidentified(interp: Interpretation) -> Interpretation:
     """`interp` without patient identifiers or free-text clinical context.
 
     The source path becomes "deidentified", ages above 89 become 90, the report's clinical
-    section (indication) is dropped and notes that name files are left out. UIDs are kept.
+    section (indication) is dropped and notes that name files are left out (so is the prior
+    film's path, when there is one). UIDs are kept.
     """
     meta = interp.image
     age = None if meta.patient_age_years is None else min(meta.patient_age_years, 90.0)
@@ -76,7 +77,10 @@ def deidentified(interp: Interpretation) -> Interpretation:
         report = dataclasses.replace(report, sentences=tuple(
             s for s in report.sentences if s.section != "clinical"))
     notes = tuple(n for n in interp.notes if "/" not in n and "\\" not in n)
-    return dataclasses.replace(interp, image=meta, report=report, notes=notes)
+    prior = interp.prior
+    if prior is not None:
+        prior = dataclasses.replace(prior, source="deidentified")
+    return dataclasses.replace(interp, image=meta, report=report, notes=notes, prior=prior)
 
 
 def _clean(interp: Interpretation, report: Report) -> tuple[Interpretation, Report]:

@@ -13,7 +13,11 @@ TEXT items (DCM 121070 / 121073) in the root container. The private scheme is de
 Coding Scheme Identification Sequence; Study ID is the source's, else a value derived from the
 Study Instance UID. Patient and study fields come from the source DICOM header
 (de-identified on request); the SR joins the source study (same Study Instance UID) in a new
-series. A non-DICOM source gets a new study.
+series. A non-DICOM source gets a new study. With a prior film (`Interpretation.comparison`)
+each group also carries its change since the prior (a 99RADLENS-coded qualitative
+evaluation, the prior probability and both extents as measurements), the COMPARISON text
+follows as a TEXT item (DCM 111424), and a DICOM prior is referenced as evidence of its own
+study (Pertinent Other Evidence Sequence).
 """
 
 from __future__ import annotations
@@ -107,6 +111,15 @@ def _group(hd: Any, e: Entry, interp: Interpretation, ev: Any, referenced: bool)
                                                   value=float(value), unit=unit))
     evaluations = [hd.sr.QualitativeEvaluation(
         name=finding, value=_concept(hd, tuple(t["presence"][e.call])))]
+    if e.change is not None:  # the change since the prior study (TID 1500 + local codes)
+        evaluations.append(hd.sr.QualitativeEvaluation(
+            name=_concept(hd, codes.get("change")),
+            value=_concept(hd, tuple(t["changes"][e.change]))))
+        for key, value in (("prior_probability", e.prior_probability),
+                           ("prior_extent", e.prior_extent), ("extent", e.extent)):
+            if value is not None:
+                measurements.append(hd.sr.Measurement(name=_concept(hd, codes.get(key)),
+                                                      value=float(value), unit=unit))
     if e.location_status == "not_determined":
         evaluations.append(hd.sr.QualitativeEvaluation(
             name=_concept(hd, codes.site(e.label)),
@@ -138,6 +151,27 @@ def _group(hd: Any, e: Entry, interp: Interpretation, ev: Any, referenced: bool)
     return hd.sr.MeasurementsAndQualitativeEvaluations(**common)
 
 
+def _prior_evidence(interp: Interpretation, ev: Any) -> list[Any]:
+    """The prior film as evidence (highdicom lists a film of another study in the Pertinent
+    Other Evidence Sequence), when the comparison has one with DICOM UIDs; else []."""
+    from pydicom.dataset import Dataset
+
+    prior = interp.prior
+    if prior is None or not (prior.study_instance_uid and prior.series_instance_uid
+                             and prior.sop_instance_uid):
+        return []
+    item = Dataset()
+    for keyword in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex",
+                    "AccessionNumber", "StudyID", "StudyDate", "StudyTime",
+                    "ReferringPhysicianName"):
+        setattr(item, keyword, getattr(ev, keyword, ""))
+    item.StudyInstanceUID = prior.study_instance_uid
+    item.SeriesInstanceUID = prior.series_instance_uid
+    item.SOPInstanceUID = prior.sop_instance_uid
+    item.SOPClassUID = prior.sop_class_uid or ev.SOPClassUID
+    return [item]
+
+
 def _model_version(interp: Interpretation, name: str) -> str:
     return next((m.version for m in interp.models if m.name == name), "unknown")
 
@@ -167,14 +201,16 @@ def write_sr(interp: Interpretation, report: Report, patient: Patient, path: Pat
         procedure_reported=_concept(hd, codes.get("procedure")),
         imaging_measurements=groups or None)
     root = content[0]
-    for key, section in (("findings_text", "findings"), ("impression_text", "impression")):
+    for key, section in (("comparison_text", "comparison"), ("findings_text", "findings"),
+                         ("impression_text", "impression")):
         text = report.section_text(section)
         if text:
             root.ContentSequence.append(hd.sr.TextContentItem(
                 name=_concept(hd, codes.get(key)), value=text,
                 relationship_type=hd.sr.RelationshipTypeValues.CONTAINS))
+    evidence = [ev, *_prior_evidence(interp, ev)]
     sr = hd.sr.Comprehensive3DSR(
-        evidence=[ev], content=content, series_instance_uid=series_uid or pseudo_uid(),
+        evidence=evidence, content=content, series_instance_uid=series_uid or pseudo_uid(),
         series_number=SR_SERIES_NUMBER, sop_instance_uid=sop_uid or pseudo_uid(),
         instance_number=1,
         manufacturer="radlens", is_complete=True, is_final=False, is_verified=False,

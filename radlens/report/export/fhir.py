@@ -5,7 +5,11 @@ ImagingStudy (only when the source has DICOM UIDs), one Observation per covered 
 with SNOMED CT / DICOM / local radlens codes, value Present/Absent/Indeterminate, the calibrated
 probability and thresholds as components, body site with laterality as text) and the
 DiagnosticReport (category RAD, LOINC 18748-4, conclusion = IMPRESSION, the whole text as
-presentedForm). The bundle is validated with the `fhir.resources` R4B models (R4B keeps R4's
+presentedForm). With a prior film (`Interpretation.comparison`) each Observation also
+carries its change since the prior (a local-coded component, the prior probability and both
+extents), the prior gets its own ImagingStudy (when it has a Study Instance UID) that the
+Observations derive from and the DiagnosticReport lists, and the text has the COMPARISON
+section. The bundle is validated with the `fhir.resources` R4B models (R4B keeps R4's
 DiagnosticReport and Observation structure unchanged).
 """
 
@@ -33,7 +37,7 @@ def _urn() -> str:
 
 
 def _observation(e: Entry, patient_ref: str, device_ref: str, study_ref: str | None,
-                 issued: str) -> dict[str, Any]:
+                 issued: str, prior_ref: str | None = None) -> dict[str, Any]:
     t = codes.table()
     interp = t["fhir_interpretation"]
     site = codes.site(e.label)
@@ -67,7 +71,42 @@ def _observation(e: Entry, patient_ref: str, device_ref: str, study_ref: str | N
         obs["note"] = [{"text": f"location: {e.location}"}]
     if study_ref:
         obs["derivedFrom"] = [{"reference": study_ref}]
+    if e.change is not None:
+        components += _change_components(e)
+        if prior_ref:
+            obs.setdefault("derivedFrom", []).append({"reference": prior_ref})
     return obs
+
+
+def _change_components(e: Entry) -> list[dict[str, Any]]:
+    """The change since the prior study: the change code, the prior probability and extents."""
+    t = codes.table()
+    out: list[dict[str, Any]] = [{"code": {"coding": [_coding(codes.get("change"))]},
+                                  "valueCodeableConcept": {
+                                      "coding": [_coding(tuple(t["changes"][str(e.change)]))],
+                                      "text": str(e.change)}}]
+    for key, value in (("prior_probability", e.prior_probability),
+                       ("prior_extent", e.prior_extent), ("extent", e.extent)):
+        if value is not None:
+            out.append({"code": {"coding": [_coding(codes.get(key))]},
+                        "valueQuantity": {"value": round(float(value), 6), "unit": "1",
+                                          "system": codes.system("UCUM"), "code": "1"}})
+    return out
+
+
+def _prior_study(interp: Interpretation, pat_ref: str) -> tuple[str, dict[str, Any]] | None:
+    """(reference, ImagingStudy) of the prior film, when it has a Study Instance UID."""
+    prior = interp.prior
+    if prior is None or not prior.study_instance_uid:
+        return None
+    study: dict[str, Any] = {"resourceType": "ImagingStudy", "status": "available",
+                             "subject": {"reference": pat_ref},
+                             "identifier": [{"system": "urn:dicom:uid",
+                                             "value": f"urn:oid:{prior.study_instance_uid}"}],
+                             "description": "prior study (compared)"}
+    if prior.study_date:
+        study["started"] = prior.study_date
+    return _urn(), study
 
 
 def fhir_bundle(interp: Interpretation, report: Report, patient: Patient,
@@ -112,15 +151,21 @@ def fhir_bundle(interp: Interpretation, report: Report, patient: Patient,
                     "system": "urn:ietf:rfc:3986", "code": f"urn:oid:{sop_class}"}}]
             study["series"] = [series]
         entries.append({"fullUrl": study_ref, "resource": study})
+    prior = _prior_study(interp, pat_ref)
+    prior_ref = None
+    if prior is not None:
+        prior_ref = prior[0]
+        entries.append({"fullUrl": prior[0], "resource": prior[1]})
     results = []
     entries_sr = structured_report(interp)
     for e in entries_sr:
         ref = _urn()
-        results.append({"reference": ref, "display": f"{e.label}: {e.call}"})
+        results.append({"reference": ref, "display": f"{e.label}: {e.call}"
+                        + (f" ({e.change} since the prior)" if e.change else "")})
         entries.append({"fullUrl": ref, "resource": _observation(e, pat_ref, dev_ref, study_ref,
-                                                                 issued)})
-    sections = ("findings", "impression") if deidentified else (
-        "clinical", "technique", "findings", "impression")
+                                                                 issued, prior_ref)})
+    sections = ("comparison", "findings", "impression") if deidentified else (
+        "clinical", "technique", "comparison", "findings", "impression")
     text = report_text(report, sections)
     dr: dict[str, Any] = {
         "resourceType": "DiagnosticReport", "status": "preliminary",
@@ -136,6 +181,8 @@ def fhir_bundle(interp: Interpretation, report: Report, patient: Patient,
     }
     if study_ref:
         dr["imagingStudy"] = [{"reference": study_ref}]
+    if prior_ref:
+        dr.setdefault("imagingStudy", []).append({"reference": prior_ref})
     dr = {k: v for k, v in dr.items() if v not in (None, [])}
     entries.append({"fullUrl": _urn(), "resource": dr})
     data = {"resourceType": "Bundle", "type": "collection", "entry": entries}
