@@ -573,6 +573,8 @@ class Question:
     e.g. "trachea"); `choices`: the options of a choice question, in the benchmark's words
     (for modality and organ questions: the modalities / body regions named, e.g. ("ct",));
     `unsupported`: things asked about that no radlens model covers (e.g. "fracture");
+    `qualified`: qualities asked of a finding that no model judges ("cavitary", "solitary"):
+    an absent finding is still answered "no", a present one cannot be answered;
     `problem`: why the question cannot be taken (empty, non-English, another modality), None
     when it can; `rules`: the rule names that fired (``<file>:<line>``), as evidence.
     """
@@ -589,6 +591,7 @@ class Question:
     unsupported: tuple[str, ...] = ()
     problem: str | None = None
     rules: tuple[str, ...] = ()
+    qualified: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from radlens._version import __version__
 from radlens.errors import RadlensError
 
 # Subcommand modules, in the order `radlens --help` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("read", "label", "train", "evaluate", "score", "compare",
+COMMAND_MODULES: tuple[str, ...] = ("read", "ask", "label", "train", "evaluate", "score", "compare",
                                     "batch", "serve", "segment_eval",
                                     "ground_eval", "zeroshot", "index", "search", "pacs")
 

@@ -6,8 +6,12 @@ reading cannot settle is answered ``"cannot answer: <reason>"`` with ``answered=
 never guessed:
 
 - a finding no model of the reading assessed (fractures, tubes, the trachea, ...);
-- a finding whose call is uncertain (probability between its uncertain-from and operating
-  thresholds);
+- a finding the reading neither states nor rules out: "yes" needs the finding stated (at or
+  above its high-specificity threshold, `Finding.stated_from`; the operating threshold when
+  the card has none), "no" needs it ruled out (below the card's rule-out threshold, by default
+  its Youden threshold, at which validation sensitivity is high; ``answers.json``
+  ``rule_out``). Between the two the answer is "cannot answer" with the probability and both
+  thresholds: the operating call alone misses too much to rule a finding out;
 - a place asked of a finding without a known location (no heatmap or lung segmentation, a
   lateral film);
 - the view (PA / AP) when the file records none; the cardiothoracic ratio without a heart
@@ -21,12 +25,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import cache
+from typing import Any
 
+from radlens.errors import RadlensError
 from radlens.schema import (
     Answer,
     AnswerEvidence,
     AskIntent,
     Call,
+    Certainty,
     Finding,
     Interpretation,
     Question,
@@ -45,6 +53,7 @@ _VIEW_WORDS = re.compile(r"\b(pa|ap|posteroanterior|anteroposterior|anterior[- ]
                          r"posterior[- ]anterior)\b")
 _OTHER_PLANES = re.compile(r"\b(sagittal|axial|transverse|lateral|mid-sagittal)\b")
 _FRONTAL_PLANES = re.compile(r"\b(coronal|frontal)\b")
+_CHOICE = re.compile(r"\b(or|vs|versus)\b")
 
 
 def _phrases() -> dict[str, object]:
@@ -96,6 +105,53 @@ def _uncertain(f: Finding) -> str:
             f"{low} and its threshold {f.threshold:.2f})")
 
 
+@cache
+def rule_out_threshold(model: str, label: str) -> float | None:
+    """The probability below which `model`'s card rules `label` out (the ``answers.json``
+    ``rule_out`` threshold of its ``thresholds`` block, e.g. "youden"); None when the card or
+    the entry is missing (then the negative call rules out)."""
+    policy = str(_phrases().get("rule_out", ""))
+    if not policy:
+        return None
+    try:
+        value = _card_thresholds(model).get(label, {}).get(policy)
+    except AttributeError:
+        return None
+    return float(value) if isinstance(value, int | float) else None
+
+
+@cache
+def _card_thresholds(model: str) -> dict[str, Any]:
+    """The ``thresholds`` block of `model`'s card ({} when there is no card): read once."""
+    try:
+        from radlens.models.registry import find_card
+
+        block = find_card(model).get("thresholds", {})
+    except (RadlensError, OSError, ValueError):
+        return {}
+    return dict(block) if isinstance(block, dict) else {}
+
+
+def verdict(f: Finding) -> tuple[bool | None, str]:
+    """Whether `f` may be answered present (True), absent (False) or neither (None), with
+    the reason when neither: present needs the stated band, absent needs the probability
+    below the card's rule-out threshold (or, without one, a negative call)."""
+    if f.call is Call.UNCERTAIN:
+        return None, _uncertain(f)
+    if f.call is Call.POSITIVE:
+        if f.certainty is Certainty.STATED:
+            return True, ""
+        return None, (f"{f.label} is only possible on this reading (probability "
+                      f"{f.probability:.2f}, above its threshold {f.threshold:.2f} but below "
+                      f"{f.stated_from:.2f}, where it would be stated)")
+    low = rule_out_threshold(f.model, f.label)
+    if low is None or f.probability < low:
+        return False, ""
+    return None, (f"{f.label} is not called (probability {f.probability:.2f}, below its "
+                  f"threshold {f.threshold:.2f}) but not ruled out either (the model's "
+                  f"rule-out threshold is {low:.2f})")
+
+
 def _lung_labels(interp: Interpretation) -> list[Finding]:
     skip = set(_phrases()["not_lung_labels"])  # type: ignore[call-overload]
     return [f for f in interp.findings if f.label not in skip]
@@ -120,9 +176,12 @@ def _in_place(f: Finding, side: str | None, zone: str | None) -> bool | None:
     if side in ("right", "left") and side not in sides:
         return False
     if zone is not None:
-        wanted = [z for z in loc.zones if z.endswith(" " + zone)
-                  and (side in (None, "bilateral") or z.startswith(side))]
-        return bool(wanted)
+        on_side = [z for z in loc.zones if side in (None, "bilateral") or z.startswith(side)]
+        if any(z.endswith(" " + zone) for z in on_side):
+            return True
+        if zone != "middle" and any(z.endswith(" middle") for z in on_side):
+            return None  # a middle zone is neither clearly upper nor clearly lower
+        return False
     return True
 
 
@@ -176,6 +235,8 @@ def _presence(q: Question, interp: Interpretation) -> Answer:
         return _cannot(q, interp, "the question names no finding radlens knows")
     if not interp.findings:
         return _cannot(q, interp, NO_MODEL)
+    if q.closed and len(q.choices) < 2 and _CHOICE.search(q.text.lower()):
+        return _cannot(q, interp, "a choice between options radlens does not assess")
     found: list[Finding] = []
     for label in q.labels:
         f = interp.finding(label)
@@ -185,29 +246,34 @@ def _presence(q: Question, interp: Interpretation) -> Answer:
                            f"(they cover {covered})")
         found.append(f)
     evidence = [finding_evidence(f) for f in found]
+    verdicts = [verdict(f) for f in found]
     if len(q.choices) > 1:  # "is a pneumonia or a pleural effusion seen?"
-        if any(f.call is Call.UNCERTAIN for f in found):
-            return _cannot(q, interp, _uncertain(next(f for f in found
-                                                      if f.call is Call.UNCERTAIN)), evidence)
-        positive = [f for f in found if f.call is Call.POSITIVE]
+        unsure = [why for v, why in verdicts if v is None]
+        if unsure:
+            return _cannot(q, interp, unsure[0], evidence)
+        positive = [f for f, (v, _) in zip(found, verdicts, strict=True) if v]
         if len(positive) == len(found):
             return _ok(q, interp, _say("both"), evidence)
         if not positive:
             return _ok(q, interp, _say("neither"), evidence)
         return _ok(q, interp, _name(positive[0].label), evidence)
     present: list[bool] = []
-    for f in found:
-        if f.call is Call.UNCERTAIN:
-            return _cannot(q, interp, _uncertain(f), evidence)
-        here = f.call is Call.POSITIVE
-        if here and (q.side is not None or q.zone is not None):
+    for f, (v, why) in zip(found, verdicts, strict=True):
+        if v is None:
+            return _cannot(q, interp, why, evidence)
+        if v and q.qualified:
+            return _cannot(q, interp, f"{f.label} is present, but the reading cannot tell "
+                           f"whether it is {', '.join(q.qualified)}", evidence)
+        if v and (q.side is not None or q.zone is not None):
             placed = _in_place(f, q.side, q.zone)
             if placed is None:
                 status = f.location.status if f.location is not None else "unknown"
-                return _cannot(q, interp, f"{f.label} is present but its location is not "
-                               f"known ({status}), so it cannot be placed", evidence)
-            here = placed
-        present.append(here)
+                zones = ", ".join(f.location.zones) if f.location is not None else ""
+                return _cannot(q, interp, f"{f.label} is present, but its location "
+                               f"({zones or status}) does not settle whether it lies in the "
+                               "place asked about", evidence)
+            v = placed
+        present.append(v)
     value = all(present)
     return _yes_no(q, interp, (not value) if q.negated else value, evidence)
 
@@ -220,18 +286,21 @@ def _findings(q: Question, interp: Interpretation) -> Answer:
         pool = [f for f in pool if f in _lung_labels(interp)]
     elif q.subject == "heart":
         pool = _heart_like(pool)
-    positive = [f for f in pool if f.call is Call.POSITIVE]
+    verdicts = {f.label: verdict(f) for f in pool}
+    positive = [f for f in pool if verdicts[f.label][0]]
     if q.side is not None or q.zone is not None:
         placed = [(f, _in_place(f, q.side, q.zone)) for f in positive]
         if any(p is None for _, p in placed):
-            return _cannot(q, interp, "a positive finding has no known location",
+            return _cannot(q, interp, "a finding present on this reading has no location "
+                           "that settles the place asked about",
                            [finding_evidence(f) for f in positive])
         positive = [f for f, p in placed if p]
     evidence = [finding_evidence(f) for f in pool if f.call is not Call.NEGATIVE]
     if not positive:
-        uncertain = [f for f in pool if f.call is Call.UNCERTAIN]
-        if uncertain:
-            return _cannot(q, interp, _uncertain(uncertain[0]), evidence)
+        unsure = [why for v, why in verdicts.values() if v is None]
+        if unsure:
+            return _cannot(q, interp, unsure[0], [finding_evidence(f) for f in pool
+                                                  if verdicts[f.label][0] is None])
         return _ok(q, interp, _say("none"), [finding_evidence(f) for f in pool])
     positive.sort(key=lambda f: f.probability - f.threshold, reverse=True)
     return _ok(q, interp, ", ".join(_name(f.label) for f in positive), evidence)
@@ -299,63 +368,77 @@ def _normality(q: Question, interp: Interpretation) -> Answer:
     if not interp.findings:
         return _cannot(q, interp, NO_MODEL)
     norm = q.text.lower()
-    asks_abnormal = bool(_ASKS_ABNORMAL.search(norm)) or not _ASKS_NORMAL.search(norm)
     if not q.closed:
         return _findings(q, interp)
-    heart_only = q.subject == "heart" or (q.labels and set(q.labels) <= {
-        f.label for f in _heart(interp)} | set(_phrases()["heart_labels"]))  # type: ignore
+    if q.labels:  # "is the heart size normal?", "is the heart larger than normal?"
+        return _presence(q, interp)
+    if _CHOICE.search(norm):
+        return _cannot(q, interp, "a choice between options radlens does not assess")
+    asks_abnormal = bool(_ASKS_ABNORMAL.search(norm)) or not _ASKS_NORMAL.search(norm)
+    heart_labels = set(_phrases()["heart_labels"])  # type: ignore[call-overload]
+    heart_only = q.subject == "heart" or bool(q.labels and set(q.labels) <= heart_labels)
+    placed_q = q.side is not None or q.zone is not None
     if heart_only:
         pool = _heart(interp)
         if not pool:
             return _cannot(q, interp, "no radlens model of this reading assesses the heart")
-    elif q.subject == "lung" or q.side is not None or q.zone is not None:
+    elif q.subject == "lung" or placed_q:
         pool = _lung_labels(interp)
     else:
         pool = [f for f in interp.findings if f.label != _say("normal_label")]
-    positive = [f for f in pool if f.call is Call.POSITIVE]
-    if q.side is not None or q.zone is not None:
-        placed = [(f, _in_place(f, q.side, q.zone)) for f in positive]
+    verdicts = {f.label: verdict(f) for f in pool}
+    present = [f for f in pool if verdicts[f.label][0]]
+    if placed_q:
+        placed = [(f, _in_place(f, q.side, q.zone)) for f in present]
         if any(p is None for _, p in placed):
-            return _cannot(q, interp, "a positive finding has no known location, so the "
-                           "side asked about cannot be judged",
-                           [finding_evidence(f) for f in positive])
-        positive = [f for f, p in placed if p]
-    uncertain = [f for f in pool if f.call is Call.UNCERTAIN]
+            return _cannot(q, interp, "a finding present on this reading has no location "
+                           "that settles the place asked about",
+                           [finding_evidence(f) for f in present])
+        here = [f for f, p in placed if p]
+        if here:
+            return _yes_no(q, interp, asks_abnormal, [finding_evidence(f) for f in here])
+        if present:  # the abnormality found lies elsewhere
+            return _yes_no(q, interp, not asks_abnormal,
+                           [finding_evidence(f) for f in present])
+    elif present:
+        return _yes_no(q, interp, asks_abnormal, [finding_evidence(f) for f in present])
+    unsure = [f for f in pool if verdicts[f.label][0] is None]
+    if unsure:
+        return _cannot(q, interp, verdicts[unsure[0].label][1],
+                       [finding_evidence(f) for f in unsure])
     normal = interp.finding(_say("normal_label"))
-    if positive:
-        abnormal = True
-        evidence = [finding_evidence(f) for f in positive]
-    elif uncertain and q.side is None and q.zone is None:
-        return _cannot(q, interp, _uncertain(uncertain[0]),
-                       [finding_evidence(f) for f in uncertain])
-    elif (normal is not None and not heart_only and q.subject != "lung" and q.side is None
-          and q.zone is None):
-        if normal.call is Call.UNCERTAIN:
-            return _cannot(q, interp, _uncertain(normal), [finding_evidence(normal)])
-        abnormal = normal.call is Call.NEGATIVE
-        evidence = [finding_evidence(normal)]
-    else:
-        abnormal = False
-        evidence = [finding_evidence(f) for f in pool]
-    return _yes_no(q, interp, abnormal if asks_abnormal else not abnormal, evidence)
+    if normal is not None and not heart_only and normal.call is not Call.POSITIVE:
+        return _cannot(q, interp, f"every finding is ruled out, but the {normal.label} "
+                       f"output does not call the film normal (probability "
+                       f"{normal.probability:.2f}, threshold {normal.threshold:.2f})",
+                       [finding_evidence(normal)])
+    evidence = [finding_evidence(f) for f in pool]
+    if normal is not None and not heart_only:
+        evidence.insert(0, finding_evidence(normal))
+    return _yes_no(q, interp, not asks_abnormal, evidence)
 
 
 def _abnormal_organ(q: Question, interp: Interpretation) -> Answer:
     if not interp.findings:
         return _cannot(q, interp, NO_MODEL)
-    heart = [f for f in _heart(interp) if f.call is Call.POSITIVE]
-    lung = [f for f in _lung_labels(interp) if f.call is Call.POSITIVE]
+    pool = _heart(interp) + _lung_labels(interp)
+    verdicts = {f.label: verdict(f) for f in pool}
+    heart = [f for f in _heart(interp) if verdicts[f.label][0]]
+    lung = [f for f in _lung_labels(interp) if verdicts[f.label][0]]
     evidence = [finding_evidence(f) for f in heart + lung]
     if heart and lung:
         return _ok(q, interp, _say("both"), evidence)
+    unsure = [f for f in pool if verdicts[f.label][0] is None]
+    if unsure and not (heart or lung):
+        return _cannot(q, interp, verdicts[unsure[0].label][1],
+                       [finding_evidence(f) for f in unsure])
     if heart or lung:
+        other = _lung_labels(interp) if heart else _heart(interp)
+        if any(verdicts[f.label][0] is None for f in other):
+            return _cannot(q, interp, "one organ is abnormal, but the other is not ruled out",
+                           evidence)
         return _ok(q, interp, "heart" if heart else "lung", evidence)
-    uncertain = [f for f in _heart(interp) + _lung_labels(interp) if f.call is Call.UNCERTAIN]
-    if uncertain:
-        return _cannot(q, interp, _uncertain(uncertain[0]),
-                       [finding_evidence(f) for f in uncertain])
-    return _ok(q, interp, _say("neither"), [finding_evidence(f) for f in
-                                           _heart(interp) + _lung_labels(interp)])
+    return _ok(q, interp, _say("neither"), [finding_evidence(f) for f in pool])
 
 
 def _modality_evidence(interp: Interpretation) -> tuple[str | None, AnswerEvidence]:

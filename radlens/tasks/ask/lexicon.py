@@ -26,7 +26,7 @@ PACKAGE = "radlens.tasks.ask"
 INTENTS = ("knowledge", "heart_size", "abnormal_organ", "count", "plane", "modality", "organ",
            "location", "normality", "findings")
 SLOTS = ("subject", "side", "zone", "modality", "body", "organ", "english")
-FINDING_KINDS = ("label", "mention", "unsupported")
+FINDING_KINDS = ("label", "mention", "qualifier", "unsupported")
 
 
 def word_regex(pattern: str) -> re.Pattern[str]:
@@ -51,13 +51,15 @@ class Rule:
 class Lexicon:
     """Everything the parser needs: `intents` (ordered), `slots` (per slot, ordered),
     `labels` (labeller label -> classifier label), `mentions` (extra finding words),
-    `unsupported` (things no model assesses), `english` (known English words), `answers`
+    `qualifiers` (qualities of a finding no model judges), `unsupported` (things no model
+    assesses), `english` (known English words), `answers`
     (the phrases of ``answers.json``)."""
 
     intents: tuple[Rule, ...]
     slots: dict[str, tuple[Rule, ...]]
     labels: dict[str, str]
     mentions: tuple[Rule, ...]
+    qualifiers: tuple[Rule, ...]
     unsupported: tuple[Rule, ...]
     english: frozenset[str]
     answers: dict[str, Any]
@@ -106,6 +108,7 @@ def lexicon() -> Lexicon:
         slots[slot].append(Rule(slot, value, "", _compile(pattern, name), name))
     labels: dict[str, str] = {}
     mentions: list[Rule] = []
+    qualifiers: list[Rule] = []
     unsupported: list[Rule] = []
     for lineno, (kind, target, pattern) in _lines("findings.tsv", 3):
         name = f"findings.tsv:{lineno}"
@@ -115,10 +118,11 @@ def lexicon() -> Lexicon:
             labels[target] = pattern
             continue
         rule = Rule(kind, target, "", _compile(pattern, name), name)
-        (mentions if kind == "mention" else unsupported).append(rule)
+        {"mention": mentions, "qualifier": qualifiers}.get(kind, unsupported).append(rule)
     answers = json.loads(resources.files(PACKAGE).joinpath("answers.json").read_text("utf-8"))
-    for rules in (mentions, unsupported, *slots.values()):
+    for rules in (mentions, qualifiers, unsupported, *slots.values()):
         for r in rules:
             english.update(re.findall(r"[a-z]+", r.regex.pattern.lower()))
     return Lexicon(tuple(intents), {k: tuple(v) for k, v in slots.items()}, labels,
-                   tuple(mentions), tuple(unsupported), frozenset(english), answers)
+                   tuple(mentions), tuple(qualifiers), tuple(unsupported), frozenset(english),
+                   answers)

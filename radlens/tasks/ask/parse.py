@@ -45,7 +45,7 @@ _LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
 _WORD = re.compile(r"[a-z]+")
 _PLANE_CHOICE = re.compile(r"\b(pa|ap|lateral|coronal|sagittal|axial|transverse|frontal)"
                            r"( plane| section| film| view| image)?\b")
-_OR = re.compile(r"\bor\b|,")
+_OR = re.compile(r"\b(or|vs|versus)\b|,")
 
 
 def normalise(text: str) -> str:
@@ -163,7 +163,8 @@ def _choices(intent: str, text: str, lex: Lexicon,
         if re.search(r"\bone or both sides\b", text):
             return ("one side", "both sides")
         return tuple(s for s in _all_in_order(lex.slots["side"], text) if s != "bilateral")
-    if intent == AskIntent.PRESENCE and len(found) > 1 and re.search(r"\bor\b", text):
+    if intent == AskIntent.PRESENCE and len(found) > 1 and re.search(r"\b(or|vs|versus)\b",
+                                                                     text):
         ordered = sorted(found.items(), key=lambda kv: kv[1][1])
         return tuple(label for label, _ in ordered)
     return ()
@@ -214,11 +215,12 @@ def parse(text: str) -> Question:
     zone_rule = _first(lex.slots["zone"], norm)
     labels = tuple(label for label, _ in sorted(found.items(), key=lambda kv: kv[1][1]))
     negated = bool(found) and all(neg for neg, _, _ in found.values())
+    qualified = tuple(dict.fromkeys(r.target for r in lex.qualifiers if r.regex.search(norm)))
     return Question(
         text=text, intent=str(intent), closed=closed, labels=labels, negated=negated,
         side=_side(norm, lex), zone=zone_rule.target if zone_rule is not None else None,
         subject=subject, choices=_choices(str(intent), norm, lex, found),
-        unsupported=tuple(unsupported), rules=tuple(rules))
+        unsupported=tuple(unsupported), rules=tuple(rules), qualified=qualified)
 
 
 def _article(modality: str) -> str:
