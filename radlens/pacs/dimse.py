@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -206,6 +207,7 @@ class Listener:
         self._factory = processor_factory
         self._options = dict(model=model, explain=explain, modalities=modalities)
         self.stats = Stats()
+        self.recent: deque[Outcome] = deque(maxlen=1000)  # the latest outcomes, in order
         self._jobs: queue.Queue[tuple[Dataset | None, bytes | None, str, Future[Outcome]] | None]
         self._jobs = queue.Queue()
         self._ready: Future[None] = Future()
@@ -259,6 +261,7 @@ class Listener:
         fut: Future[Outcome] = Future()
         self._jobs.put((ds, raw, key, fut))
         out = fut.result()
+        self.recent.append(out)
         self.stats.received += 1
         if out.status == "done":
             self.stats.done += 1
