@@ -24,7 +24,8 @@ function clearResult() {
   const canvas = $("canvas");
   canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
   $("meta").textContent = "";
-  for (const id of ["qc", "sentences", "notes"]) $(id).replaceChildren();
+  for (const id of ["qc", "sentences", "notes", "answer-evidence"]) $(id).replaceChildren();
+  $("answer").textContent = ""; $("answer").className = "";
   $("findings").tBodies[0].replaceChildren();
   $("report").value = "";
 }
@@ -197,6 +198,43 @@ function renderInfo(interp) {
   $("notes").replaceChildren(...(interp.notes || []).map((n) => el("li", n)));
 }
 
+// The question box: POST /v1/ask about the film on screen; the answer comes only from its
+// reading, with the evidence (finding, probability, threshold, zones; or the metadata field).
+function evidenceText(e) {
+  if (e.kind === "finding") {
+    const where = (e.zones && e.zones.length) ? " in " + e.zones.join(", ") : (e.side ? " " + e.side : "");
+    return `${e.label}: p=${e.probability.toFixed(2)}, threshold ${e.threshold.toFixed(2)}, ${e.call}${where}`;
+  }
+  if (e.kind === "region") return `${e.label}: ${e.value} (${e.region_ids.length} region(s))`;
+  return `${e.kind} ${e.field || ""}: ${e.value || ""}`;
+}
+async function ask(event) {
+  event.preventDefault();
+  const question = $("question").value;
+  $("answer-evidence").replaceChildren();
+  if (!state.interp) { $("answer").textContent = "read a film first"; $("answer").className = "error"; return; }
+  const id = state.interp.id;
+  $("answer").textContent = "asking ..."; $("answer").className = "";
+  try {
+    const r = await fetch("/v1/ask", { method: "POST", body: JSON.stringify({ id, question }),
+      headers: Object.assign({ "Content-Type": "application/json" }, headers()) });
+    const body = await r.json().catch(() => ({}));
+    if (!state.interp || state.interp.id !== id) return;  // a new film replaced this one
+    if (!r.ok) {
+      const e = body.error || {};
+      $("answer").textContent = `error ${r.status}: ${e.message || r.statusText}`;
+      $("answer").className = "error";
+      return;
+    }
+    $("answer").textContent = body.answer;
+    $("answer").className = body.answered ? "answered" : "unanswered";
+    $("answer-evidence").replaceChildren(...(body.evidence || []).map((e) => el("li", evidenceText(e))));
+  } catch (err) {
+    $("answer").textContent = "error: " + (err && err.message ? err.message : "the question failed");
+    $("answer").className = "error";
+  }
+}
+$("ask-form").addEventListener("submit", ask);
 $("export").addEventListener("click", () => {
   const blob = new Blob([$("report").value], { type: "text/plain" });
   const a = el("a");
