@@ -24,16 +24,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "torchrun --nproc_per_node N (gloo DDP).")
     c.add_argument("--data", action="append", required=True, metavar="SPEC",
                    help="dataset spec KIND:PATH[?k=v&...] (kinds: folder, kermany, covid, csv, "
-                        "nih); repeat to mix datasets")
-    c.add_argument("--labels", required=True,
-                   help="comma-separated label names, e.g. 'Pneumonia,No Finding'")
+                        "nih, medmnist); repeat to mix datasets (medmnist: one FILE.npz, "
+                        "trained on its train split, selected on its val split)")
+    c.add_argument("--labels", default=None,
+                   help="comma-separated label names, e.g. 'Pneumonia,No Finding' (required "
+                        "except for medmnist data, whose class names come from the file)")
     c.add_argument("--out", required=True, help="run folder (checkpoints, log, model)")
     from radlens.models import backbones
 
     c.add_argument("--backbone", default="efficientnet-lite0", choices=backbones.names(),
                    help="image backbone (default efficientnet-lite0, ImageNet weights)")
     c.add_argument("--no-pretrained", action="store_true", help="random initial weights")
-    c.add_argument("--size", type=int, default=160, help="input side in pixels (default 160)")
+    c.add_argument("--size", type=int, default=None,
+                   help="input side in pixels (default 160; medmnist: the file's side)")
     c.add_argument("--epochs", type=int, default=10, help="most epochs to train (default 10)")
     c.add_argument("--patience", type=int, default=3,
                    help="early stopping: stop after this many epochs without a validation "
@@ -62,6 +65,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="folder for decoded-image and feature caches (default: --out)")
     c.add_argument("--card-extra", default="", metavar="JSON",
                    help="JSON file of keys merged into the exported model card")
+    c.add_argument("--corrupt-augment", action="store_true",
+                   help="medmnist data: also corrupt half of each training batch with a random "
+                        "MedMNIST-C family of the file's modality (off by default)")
     c.add_argument("--json", action="store_true", help="print the run summary as JSON")
     c.set_defaults(func=run)
     from radlens.cli.segment_eval import add_train_localiser, add_train_segmenter
@@ -91,20 +97,34 @@ def run_bundle(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Train, then export (rank 0); prints where the model card is."""
+    from radlens.errors import DataError
     from radlens.train import frozen
+    from radlens.train import medmnist as med
     from radlens.train.config import TrainConfig
     from radlens.train.export import export_run
     from radlens.train.loop import train
 
+    medmnist = med.is_medmnist(args.data)
+    if args.labels is None and not medmnist:
+        raise DataError("--labels is required (except for medmnist data)", "radlens train")
     cfg = TrainConfig(
-        data=tuple(args.data), labels=tuple(s.strip() for s in args.labels.split(",") if s),
+        data=tuple(args.data),
+        labels=tuple(s.strip() for s in (args.labels or "").split(",") if s.strip()),
         out=args.out, backbone=args.backbone, pretrained=not args.no_pretrained,
-        size=args.size, epochs=args.epochs, patience=args.patience,
+        size=args.size if args.size is not None else (0 if medmnist else 160),
+        epochs=args.epochs, patience=args.patience,
         batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
         val_fraction=args.val_fraction, seed=args.seed, max_minutes=args.max_minutes,
         threads=args.threads, augment=not args.no_augment, name=args.name,
         freeze_blocks=args.freeze_blocks, max_per_source=args.max_per_source,
-        cache_dir=args.cache_dir, card_extra=args.card_extra)
+        cache_dir=args.cache_dir, card_extra=args.card_extra,
+        corrupt_augment=args.corrupt_augment)
+    if medmnist:
+        return train_and_report(
+            cfg, med.train, med.export_run, args.json, "val",
+            lambda card: {k: card["validation"]["metrics"][k]["value"]
+                          for k in ("auc", "acc", "qwk") if k in card["validation"]["metrics"]},
+            "  validation {name}: {value:.4f}")
     return train_and_report(
         cfg, frozen.train if cfg.freeze_blocks else train, export_run, args.json, "val_auroc",
         lambda card: {n: m["auroc"]["value"] for n, m in card["validation"]["metrics"].items()},

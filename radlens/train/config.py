@@ -22,7 +22,9 @@ class TrainConfig:
     and that many leading backbone blocks at their ImageNet weights and train the rest on cached
     features (`radlens.train.frozen`). `max_per_source`: at most this many training images of
     one source per epoch (0: all; frozen recipe only). `cache_dir`: where decoded images and
-    features are cached (default: the run folder).
+    features are cached (default: the run folder). `corrupt_augment`: also corrupt half of each
+    training batch with a random MedMNIST-C family and severity (MedMNIST runs only,
+    `radlens.train.medmnist`; off by default).
     """
 
     data: tuple[str, ...]
@@ -47,6 +49,7 @@ class TrainConfig:
     max_per_source: int = 0
     cache_dir: str = ""
     card_extra: str = ""
+    corrupt_augment: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form (tuples become lists)."""
