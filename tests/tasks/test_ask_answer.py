@@ -171,6 +171,7 @@ def test_location_and_open_findings(question: str, expected: str) -> None:
 
 def test_location_of_an_absent_finding_cannot_be_given() -> None:
     _check(answer(SICK, "Where is the pneumonia?"), "negative", answered=False)
+    _check(answer(SICK, "Where is the heart in this image?"), "heart", answered=False)
 
 
 def test_one_sided_location() -> None:

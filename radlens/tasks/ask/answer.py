@@ -328,6 +328,8 @@ def _location(q: Question, interp: Interpretation) -> Answer:
                 return _cannot(q, interp, f"the reading calls {f.label} negative, so it has "
                                "no place to give", [finding_evidence(f)])
             chosen.append(f)
+    elif q.subject == "heart" and not _ASKS_ABNORMAL.search(q.text.lower()):
+        return _cannot(q, interp, "radlens does not outline the heart, so it cannot place it")
     else:
         pool = _lung_labels(interp) if q.subject == "lung" else [
             f for f in interp.findings if f.label != _say("normal_label")]
