@@ -443,7 +443,14 @@ class Reader:
         import torch
 
         from radlens.grounding.locate import locate_findings
-        from radlens.tasks.guardrails import assess, ood_warning
+        from radlens.tasks.guardrails import (
+            assess,
+            frontal_by_ood,
+            lateral_by_lungs,
+            lateral_from_image_only,
+            ood_warning,
+        )
+        from radlens.tasks.guardrails import rules as guard_rules
 
         images = [b.image for b in items if b.image is not None]
         classified: list[tuple[tuple[Finding, ...], tuple[Region, ...], tuple[ModelInfo, ...]]]
@@ -468,18 +475,33 @@ class Reader:
         qcs = [b.qc for b in items if b.qc is not None]
         guards = [assess(im.meta, qc, card_population(card_ref) if card_ref else None,
                          name, self.age) for im, qc in zip(images, qcs, strict=True)]
+        withdrawn: set[int] = set()  # QC's lateral call withdrawn: the film is in distribution
+        if loaded is not None and loaded.ood is not None:
+            for k, (im, qc) in enumerate(zip(images, qcs, strict=True)):
+                if guards[k].lateral and far[k] is None and lateral_from_image_only(im.meta, qc):
+                    guards[k] = frontal_by_ood(guards[k])
+                    withdrawn.add(k)
         ground_at = [k for k, g in enumerate(guards) if self.explain and not g.lateral]
         grounded = self._ground([images[k] for k in ground_at],
                                 [classified[k] for k in ground_at]) if ground_at else None
+        if grounded is not None:  # a second lateral rule, on the lungs of flagged films
+            for j, k in enumerate(ground_at):
+                if far[k] is not None and grounded[j][3]:
+                    guards[k] = lateral_by_lungs(guards[k])
+            keep = [j for j, k in enumerate(ground_at) if not guards[k].lateral]
+            ground_at = [ground_at[j] for j in keep]
+            grounded = [grounded[j] for j in keep]
         out = []
         for k, (im, qc) in enumerate(zip(images, qcs, strict=True)):
             findings, regions, models = classified[k]
             notes: list[str] = [] if loaded is not None else [NO_MODEL_NOTE]
+            if k in withdrawn:
+                notes.append(guard_rules()["notes"]["lateral_withdrawn"])
             guard = guards[k]
             g = grounded[ground_at.index(k)] if grounded is not None and k in ground_at \
                 else None
             if g is not None:
-                regions, extra_models, lung_notes = g
+                regions, extra_models, lung_notes, _ = g
                 models += extra_models
                 notes += lung_notes
             if guard.lateral:  # no right/left on a lateral film: drop every side and zone
@@ -513,25 +535,28 @@ class Reader:
     def _ground(self, images: list[Image],
                 classified: list[tuple[tuple[Finding, ...], tuple[Region, ...],
                                        tuple[ModelInfo, ...]]]
-                ) -> list[tuple[tuple[Region, ...], tuple[ModelInfo, ...], tuple[str, ...]]] \
+                ) -> list[tuple[tuple[Region, ...], tuple[ModelInfo, ...], tuple[str, ...], bool]] \
             | None:
         """Per image: lung regions plus the finding regions grounded in lung zones (grounded
-        regions keep their ids, so findings still point at them); None without a segmenter."""
+        regions keep their ids, so findings still point at them), the segmenter's notes and
+        whether the lungs look lateral (`lungs_look_lateral`); None without a segmenter."""
         if not self._has_segmenter():
             return None
         import torch
 
         from radlens.models.classifier import preprocess
         from radlens.tasks.ground import ground_findings
+        from radlens.tasks.guardrails import lungs_look_lateral
         from radlens.tasks.segment import lung_regions, lungs_from_probability, predict_batch
 
         probs, info = predict_batch(
             lambda size: torch.cat([preprocess(im.pixels, size) for im in images]),
             device=self.device, channels_last=True)
-        out: list[tuple[tuple[Region, ...], tuple[ModelInfo, ...], tuple[str, ...]]] = []
+        out: list[tuple[tuple[Region, ...], tuple[ModelInfo, ...], tuple[str, ...], bool]] = []
         for im, prob, (findings, regions, _) in zip(images, probs, classified, strict=True):
             lungs = lungs_from_probability(prob, im.pixels.shape[:2], info)
             grounded = {r.id: r for r in ground_findings(im, findings, regions, lungs)}
             regs = tuple(grounded.get(r.id, r) for r in regions) + tuple(lung_regions(lungs))
-            out.append((regs, (lungs.model,), tuple(lungs.notes)))
+            out.append((regs, (lungs.model,), tuple(lungs.notes),
+                        lungs_look_lateral(lungs.right.mask, lungs.left.mask)))
         return out

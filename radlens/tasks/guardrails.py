@@ -13,7 +13,9 @@ returns the patient's age (years, or None when unknown) with `radlens.schema.Rea
   has an age range;
 - a view position the tool does not know, or one outside the card's views;
 - a lateral film (QC ``probable_lateral`` or a lateral ViewPosition): sides and zones are
-  withheld by the pipeline.
+  withheld by the pipeline. QC's image rule misses some laterals; `lungs_look_lateral` is a
+  second rule on the lung segmentation, which the Reader applies to films the
+  out-of-distribution score has already flagged (``guardrails.json["lateral_lungs"]``).
 
 Messages are data (``guardrails.json``) and never repeat dates or exact ages.
 """
@@ -29,6 +31,8 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from radlens.schema import ImageMeta, QCReport, ReadingWarning, WarningCode
 
@@ -207,3 +211,58 @@ def ood_warning(score: float | None, threshold: float | None,
     if score is None or threshold is None or not score > threshold:
         return None
     return _warn(WarningCode.OUT_OF_DISTRIBUTION, model=model, score=score, threshold=threshold)
+
+
+def lungs_look_lateral(right: np.ndarray, left: np.ndarray) -> bool:
+    """True when the segmenter's two lungs sit at heights no frontal film gives.
+
+    `right`, `left`: bool (H, W) lung masks in the image's pixel grid (row 0 at the top). On a
+    lateral film the segmenter still returns two "lungs", but they are the anterior and
+    posterior parts of the overlapping lungs, at different heights. The rule: the vertical
+    distance between the two masks' centroids, as a fraction of the image height, is above
+    ``guardrails.json["lateral_lungs"]["centroid_dy_above"]``, or a mask is empty. The
+    threshold and its measured rates are in that file; the Reader uses the rule only on films
+    already flagged out of distribution, since a true frontal film with a collapsed or
+    consolidated lung can also shift one centroid.
+    """
+    rule = rules()["lateral_lungs"]
+    h = right.shape[0]
+    if h == 0 or not right.any() or not left.any():
+        return True
+    rows = np.arange(h, dtype=np.float64)
+    cy_right = float((right.sum(axis=1) * rows).sum() / right.sum())
+    cy_left = float((left.sum(axis=1) * rows).sum() / left.sum())
+    return abs(cy_right - cy_left) / h > float(rule["centroid_dy_above"])
+
+
+def lateral_by_lungs(assessment: Assessment) -> Assessment:
+    """`assessment` turned lateral by `lungs_look_lateral`: sides and zones withheld, with the
+    lateral warning (no DICOM field named: the image, not the header, says so)."""
+    if assessment.lateral:
+        return assessment
+    return Assessment(assessment.age_years, True,
+                      (*assessment.warnings, _warn(WarningCode.LATERAL_VIEW)))
+
+
+def lateral_from_image_only(meta: ImageMeta, qc: QCReport) -> bool:
+    """True when only QC's image rule (``probable_lateral``) calls the film lateral: no
+    ``lateral_view`` QC issue and no lateral DICOM ViewPosition."""
+    if not any(i.code == "probable_lateral" for i in qc.issues):
+        return False
+    if any(i.code == "lateral_view" for i in qc.issues):
+        return False
+    r = rules()
+    view = (meta.view_position or "").strip().upper()
+    frontal = {v.upper() for v in r["frontal_views"]}
+    known = frontal | {v.upper() for v in r["other_known_views"]}
+    return not (view and view in known and view not in frontal)
+
+
+def frontal_by_ood(assessment: Assessment) -> Assessment:
+    """`assessment` with the lateral call of QC's image rule withdrawn, for a film the
+    out-of-distribution score places among the training films (``guardrails.json
+    ["lateral_lungs"]`` gives the measured rates): sides and zones are given again and the
+    lateral warning is dropped; the QC issue itself stays in the reading's QC report."""
+    return Assessment(assessment.age_years, False,
+                      tuple(w for w in assessment.warnings
+                            if w.code != WarningCode.LATERAL_VIEW))
