@@ -7,7 +7,10 @@ unanswered question counts as wrong), coverage (share answered rather than "cann
 selective accuracy (accuracy on the answered ones), each with a 95% bootstrap CI resampled by
 image, next to the majority-answer baseline (fitted on the same questions, so optimistic). It
 checks the goal (closed selective accuracy >= 0.85 at coverage >= 0.50) and times `ask` per
-question against the reading itself (target: <= 20 ms beyond the reading).
+question against the reading itself (target: <= 20 ms beyond the reading). The same questions
+are also scored under the operating-call policy (yes / no from the call alone, see
+`radlens.tasks.ask.answer.POLICIES`), to show what the card's rule-out and stated thresholds
+trade in coverage for accuracy.
 
     .venv/bin/python benchmarks/vqa_eval.py [--data DIR] [--sets vqa-rad,slake-cxr]
         [--limit-images N] [--cache DIR] [--json]
@@ -104,6 +107,14 @@ def run_set(root: Path, name: str, limit: int | None, cache: Path | None, thread
         answered.append(a.answered)
         by_intent[a.intent] += 1
     result = score(items, answers, answered, n_boot=n_boot)
+    # the same questions under the operating-call policy, for comparison (not timed)
+    plain = [answer(r, it.question, policy="call") if isinstance(r, Interpretation) else None
+             for it, r in ((it, readings[it.image]) for it in items)]
+    call = score(items, [a.answer if a else "" for a in plain],
+                 [bool(a and a.answered) for a in plain], n_boot=n_boot)
+    result["policy_call"] = {k: {m: call[k][m] for m in ("accuracy", "coverage",
+                                                           "selective_accuracy")}
+                             for k in ("closed", "open")}
     ms = np.array(per_q_ms) if per_q_ms else np.zeros(1)
     result["timing"] = {
         "ask_ms_median": round(float(np.median(ms)), 3),
@@ -150,6 +161,11 @@ def _print(name: str, res: dict[str, Any]) -> None:
             print(f"{label:<22}{b['accuracy']['n']:>5}  {_fmt(b['accuracy']):<24}"
                   f"{_fmt(b['coverage']):<24}{_fmt(b['selective_accuracy']):<24}"
                   f"{_fmt(b['majority_accuracy']):<24}")
+    for kind in ("closed", "open"):
+        b = res["policy_call"][kind]
+        print(f"{kind} under the operating-call policy (yes/no from the call alone): accuracy "
+              f"{_fmt(b['accuracy'])}, coverage {_fmt(b['coverage'])}, selective "
+              f"{_fmt(b['selective_accuracy'])}")
     read = t["read_s_per_image"]
     print(f"ask per question: median {t['ask_ms_median']:.2f} ms, p95 {t['ask_ms_p95']:.2f} "
           f"ms, max {t['ask_ms_max']:.2f} ms; reading "

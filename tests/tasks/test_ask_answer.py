@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from radlens.errors import InputError
 from radlens.schema import (
     Answer,
     AskIntent,
@@ -111,6 +112,13 @@ def test_uncertain_and_possible_findings_are_not_guessed() -> None:
                 _f("Pleural Effusion", 0.6, stated=0.8))
     _check(answer(r, "Is there pneumonia?"), "uncertain", answered=False)
     _check(answer(r, "Is there a pleural effusion?"), "only possible", answered=False)
+
+
+def test_call_policy_takes_the_operating_call() -> None:
+    r = _interp(_f("Pleural Effusion", 0.6, stated=0.8))
+    _check(answer(r, "Is there a pleural effusion?", policy="call"), "yes")
+    with pytest.raises(InputError):
+        answer(r, "Is there a pleural effusion?", policy="guess")
 
 
 def test_a_no_needs_the_card_rule_out_threshold() -> None:

@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from contextvars import ContextVar
 from functools import cache
 from typing import Any
 
-from radlens.errors import RadlensError
+from radlens.errors import InputError, RadlensError
 from radlens.schema import (
     Answer,
     AnswerEvidence,
@@ -132,12 +133,22 @@ def _card_thresholds(model: str) -> dict[str, Any]:
     return dict(block) if isinstance(block, dict) else {}
 
 
+#: How findings become yes / no (`answer`'s `policy`): "card" (default) needs a finding stated
+#: for a yes and ruled out for a no; "call" takes the operating call as it is (positive -> yes,
+#: negative -> no; only the uncertain call is not answered), for comparison.
+POLICIES = ("card", "call")
+_POLICY: ContextVar[str] = ContextVar("radlens_ask_policy", default="card")
+
+
 def verdict(f: Finding) -> tuple[bool | None, str]:
     """Whether `f` may be answered present (True), absent (False) or neither (None), with
     the reason when neither: present needs the stated band, absent needs the probability
-    below the card's rule-out threshold (or, without one, a negative call)."""
+    below the card's rule-out threshold (or, without one, a negative call). Under the "call"
+    policy (see `POLICIES`) the operating call decides."""
     if f.call is Call.UNCERTAIN:
         return None, _uncertain(f)
+    if _POLICY.get() == "call":
+        return f.call is Call.POSITIVE, ""
     if f.call is Call.POSITIVE:
         if f.certainty is Certainty.STATED:
             return True, ""
@@ -612,10 +623,15 @@ _HANDLERS = {
 }
 
 
-def answer(interp: Interpretation, question: Question | str) -> Answer:
+def answer(interp: Interpretation, question: Question | str, *, policy: str = "card"
+           ) -> Answer:
     """Answer `question` (text, or already parsed by `radlens.tasks.ask.parse.parse`) from
     `interp` alone; never raises for any question text. Unanswerable questions get
-    ``answered=False`` and ``"cannot answer: <reason>"``."""
+    ``answered=False`` and ``"cannot answer: <reason>"``. `policy`: how a finding's
+    probability becomes yes / no (`POLICIES`; `InputError` for another value)."""
+    if policy not in POLICIES:
+        raise InputError(f"unknown answer policy {policy!r}; choose one of "
+                         f"{', '.join(POLICIES)}")
     q = parse(question) if isinstance(question, str) else question
     if q.problem is not None:
         return _cannot(q, interp, q.problem)
@@ -624,4 +640,8 @@ def answer(interp: Interpretation, question: Question | str) -> Answer:
         return _cannot(q, interp, "the question was not understood (radlens answers presence, "
                        "location, normal/abnormal, view, modality, organ, lung-count and heart-"
                        "size questions)")
-    return handler(q, interp)
+    token = _POLICY.set(policy)
+    try:
+        return handler(q, interp)
+    finally:
+        _POLICY.reset(token)
