@@ -26,6 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="bundled model name, model.json path or run folder (default: bundled)")
     p.add_argument("--data", action="append", required=True, metavar="SPEC",
                    help="dataset spec KIND:PATH[?k=v] (see radlens train classifier --help)")
+    p.add_argument("--split", default=None,
+                   help="medmnist data: the split to evaluate (train, val, test; default val)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--plots", metavar="DIR", help="write roc.png and reliability.png here")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
@@ -108,6 +110,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.min_group_size < 1:
         raise DataError("must be at least 1", "--min-group-size")
+    from radlens.train.medmnist import is_medmnist
+
+    if is_medmnist(args.data):
+        return run_medmnist(args)
     model = args.model or registry.default_model("classify")
     if model is None:
         raise ModelError("no bundled classifier; pass --model")
@@ -119,4 +125,37 @@ def run(args: argparse.Namespace) -> int:
     print(format_table(result))
     if "subgroups" in result:
         print("\n" + format_subgroups(result["subgroups"]))
+    return 0
+
+
+def format_medmnist(result: dict[str, Any]) -> str:
+    """The human-readable table of a MedMNIST evaluation."""
+    m = result["metrics"]
+    lines = [f"model {result['model']} on {result['dataset']} ({result['split']} split, "
+             f"{result['n_images']} images, {result['task']}; class counts "
+             f"{m['class_counts']})"]
+    for key, name in (("auc", "AUC"), ("acc", "ACC"), ("qwk", "QWK"),
+                      ("balanced_error", "bal. error")):
+        if key in m:
+            e = m[key]
+            lines.append(f"  {name:<11} {e['value']:.4f}  [{e['ci_low']:.4f}, "
+                         f"{e['ci_high']:.4f}]")
+    return "\n".join(lines)
+
+
+def run_medmnist(args: argparse.Namespace) -> int:
+    """``radlens evaluate --model M --data medmnist:FILE.npz --split val``."""
+    from radlens.errors import DataError, ModelError
+    from radlens.metrics.subgroups import json_safe
+    from radlens.models.medmnist_eval import evaluate
+
+    if not args.model:
+        raise ModelError("MedMNIST data needs --model (e.g. radlens-breastmnist)")
+    if len(args.data) != 1:
+        raise DataError("evaluate one medmnist:FILE.npz at a time", ", ".join(args.data))
+    result = evaluate(args.model, args.data[0], args.split, n_boot=args.n_boot)
+    if args.json:
+        print(json.dumps(json_safe(result), indent=2, allow_nan=False))
+    else:
+        print(format_medmnist(result))
     return 0

@@ -24,7 +24,8 @@ from radlens.errors import RadlensError
 # Subcommand modules, in the order `radlens --help` lists them.
 COMMAND_MODULES: tuple[str, ...] = ("read", "ask", "label", "train", "evaluate", "score", "compare",
                                     "batch", "serve", "segment_eval",
-                                    "ground_eval", "zeroshot", "index", "search", "pacs")
+                                    "ground_eval", "zeroshot", "index", "search", "pacs",
+                                    "classify", "robustness")
 
 
 def error_line(message: str) -> str:

@@ -235,8 +235,8 @@ class ArrayDataset(Dataset):
         i = int(index) % len(self.samples)
         s = self.samples[i]
         image = torch.from_numpy(to_float(self.images[i:i + 1], self.dims)[0])
-        meta = {"path": s.path, "patient_id": s.patient_id, "source": s.source, "index": i,
-                **dict(s.meta)}
+        meta = {**dict(s.meta), "path": s.path, "patient_id": s.patient_id,
+                "source": s.source, "index": i}
         return Item(image, torch.from_numpy(s.labels.astype(np.float32)),
                     torch.from_numpy(s.mask.astype(bool)), meta)
 
