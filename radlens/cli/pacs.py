@@ -6,7 +6,8 @@
 (``--forward AE@HOST:PORT``). Both go through the result store (``--store``), keyed by SOP
 Instance UID, so a restart or a re-sent study never yields a second SR. Secrets come from the
 environment or a file, never from the command line (``ps`` shows it to every user).
-Exit status of ``pull``: 0 when no image failed, 1 when some did, 2 on a PACS or usage error.
+Exit status of ``pull``: 0 when no image failed (refusing a lateral or a CT is none), 1
+when some did, 2 on a PACS or usage error.
 """
 
 from __future__ import annotations
@@ -132,8 +133,11 @@ def _backoff(args: argparse.Namespace) -> Any:
 
 def _quiet_network_logs() -> None:
     # the network libraries log UIDs at INFO/DEBUG: never identifiers in our logs
-    for name in ("pynetdicom", "dicomweb_client", "urllib3"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    from radlens.pacs import quiet_identifying_logs
+
+    quiet_identifying_logs()
+    logging.getLogger("urllib3").setLevel(max(logging.WARNING, logging.getLogger(
+        "urllib3").level))
 
 
 def run_pull(args: argparse.Namespace) -> int:
@@ -158,7 +162,8 @@ def run_pull(args: argparse.Namespace) -> int:
     else:
         results = pull(pacs, None, **options)
     outcomes = [o for r in results for o in r.outcomes]
-    counts = {s: sum(o.status == s for o in outcomes) for s in ("done", "skipped", "failed")}
+    counts = {s: sum(o.status == s for o in outcomes)
+              for s in ("done", "skipped", "refused", "failed")}
     if args.json:
         print(json.dumps({"studies": [r.summary() for r in results], **counts,
                           "pushed": bool(args.push)}))
@@ -172,7 +177,8 @@ def run_pull(args: argparse.Namespace) -> int:
                 print(f"study {r.study} instance {o.summary()['instance']}: {o.status} ({what})")
         print(f"{len(results)} studies: {counts['done']} images read"
               f"{' and SRs stored' if args.push else ' (dry run: nothing sent)'}, "
-              f"{counts['skipped']} skipped, {counts['failed']} failed", file=sys.stderr)
+              f"{counts['skipped']} skipped, {counts['refused']} refused (not frontal CR/DX), "
+              f"{counts['failed']} failed", file=sys.stderr)
     return 1 if counts["failed"] else 0
 
 
@@ -202,6 +208,6 @@ def run_listen(args: argparse.Namespace) -> int:
         node.stop()
     s = node.stats
     print(f"radlens pacs: stopped; {s.received} instances: {s.done} done, {s.skipped} "
-          f"skipped, {s.failed} failed; {s.rejected_associations} associations refused",
-          file=sys.stderr)
+          f"skipped, {s.refused} refused, {s.failed} failed; {s.rejected_associations} "
+          "associations rejected", file=sys.stderr)
     return 0

@@ -238,7 +238,7 @@ def _pull_study(pacs: DicomWeb, proc: Processor, study: str, mods: tuple[str, ..
             result.outcomes.append(proc.fail(ref.sop, *refused))
             continue
         frontal.append(ref)
-    if not frontal and not any(o.status != "failed" for o in result.outcomes):
+    if not frontal and not any(o.status in ("done", "skipped") for o in result.outcomes):
         result.reason = "no frontal radiograph in this study"
         return result
     for ref in frontal:

@@ -177,6 +177,7 @@ class Stats:
     received: int = 0
     done: int = 0
     skipped: int = 0
+    refused: int = 0
     failed: int = 0
     rejected_associations: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
@@ -190,7 +191,8 @@ class Listener:
     not sent; readings are still recorded). `check_forward`: ask `forward` (C-FIND) before
     reading whether it already holds the SR. `processor_factory`: builds the `Processor` in
     the worker thread (tests pass one with a shared `Reader`); by default one with `model`,
-    `explain` and `modalities`.
+    `explain` and `modalities`. `stats` counts what happened; `recent` holds the latest
+    outcomes (at most 1000), in order.
     """
 
     def __init__(self, port: int, ae: str = "RADLENS",
@@ -219,7 +221,11 @@ class Listener:
         from radlens.serve.store import ResultStore
 
         store = ResultStore(self.store_path)
-        store.run_lock()  # one node per store; the kernel drops it if the node is killed
+        try:
+            store.run_lock()  # one node per store; the kernel drops it if the node is killed
+        except BaseException:
+            store.close()
+            raise
         already = None
         if self.forward is not None and self.check_forward:
             fwd = self.forward
@@ -268,7 +274,10 @@ class Listener:
         elif out.status == "skipped":
             self.stats.skipped += 1
         else:
-            self.stats.failed += 1
+            if out.status == "refused":
+                self.stats.refused += 1
+            else:
+                self.stats.failed += 1
             self.stats.reasons[out.error_type] = self.stats.reasons.get(out.error_type, 0) + 1
         return out
 

@@ -75,6 +75,9 @@ REASONS = {
     "RetrieveFailed": "the image could not be retrieved from the PACS (tried again next time)",
     "InternalError": "an unexpected error (a bug: please report it)",
 }
+#: Error types that are refusals (the image is not for the node), not failures: the outcome's
+#: status is "refused" (recorded in the store as failed, with the reason).
+REFUSALS = frozenset({"NotRadiograph", "NotFrontal"})
 _NAMESPACE = uuid.UUID("6f1d7c1e-5b1a-4f57-9a3e-2d0c4a1b7e21")  # radlens SR UIDs (fixed)
 
 
@@ -100,11 +103,12 @@ class Outcome:
     """What happened to one instance.
 
     `status`: "done" (interpreted; SR delivered when there is a destination), "skipped"
-    (already done, or its SR is already in the PACS) or "failed" (refused or not
-    interpretable: `error_type` and `reason` say why). `key`: its SOP Instance UID (kept in
+    (already done, or its SR is already in the PACS), "refused" (not a frontal CR/DX
+    radiograph: `REFUSALS`) or "failed" (not interpretable, or the SR not delivered);
+    `error_type` and `reason` say why. `key`: its SOP Instance UID (kept in
     the store; `summary` gives `tag` instead). `sr_uid`: the SR's SOP Instance UID.
-    `read_s`: seconds to decode and interpret; `total_s`: seconds in the node.
-    `positive`: labels called positive.
+    `read_s`: seconds to decode and interpret; `sr_s`: to write the SR; `send_s`: to
+    deliver it; `total_s`: seconds in the node. `positive`: labels called positive.
     """
 
     key: str
@@ -115,6 +119,8 @@ class Outcome:
     read_s: float = 0.0
     total_s: float = 0.0
     positive: tuple[str, ...] = ()
+    sr_s: float = 0.0
+    send_s: float = 0.0
 
     def summary(self) -> dict[str, Any]:
         """A JSON-ready dict without identifiers (the instance as its `tag`)."""
@@ -122,6 +128,7 @@ class Outcome:
                 "error_type": self.error_type or None, "reason": self.reason or None,
                 "sr": bool(self.sr_uid) and self.status == "done",
                 "positive": list(self.positive), "read_s": round(self.read_s, 4),
+                "sr_s": round(self.sr_s, 4), "send_s": round(self.send_s, 4),
                 "total_s": round(self.total_s, 4)}
 
 
@@ -256,12 +263,14 @@ class Processor:
     # -- recording ------------------------------------------------------------------------
     def fail(self, key: str, error_type: str, reason: str, elapsed_s: float = 0.0,
              read_s: float = 0.0) -> Outcome:
-        """Record `key` as failed with `error_type` and one-line `reason`; the `Outcome`."""
+        """Record `key` as failed with `error_type` and one-line `reason` (the store's
+        status "failed"); the `Outcome` ("refused" for `REFUSALS`, else "failed")."""
         reason = " ".join(reason.split())
         if self.store is not None:
             self.store.record_failed(key, "pacs:" + tag(key), error_type, reason, elapsed_s)
         log.info("instance %s: %s (%s)", tag(key), error_type, reason)
-        return Outcome(key, "failed", error_type, reason, read_s=read_s, total_s=elapsed_s)
+        status = "refused" if error_type in REFUSALS else "failed"
+        return Outcome(key, status, error_type, reason, read_s=read_s, total_s=elapsed_s)
 
     def previous(self, key: str) -> Outcome | None:
         """A "skipped" outcome when `key` is already done in the store, else None."""
@@ -330,15 +339,17 @@ class Processor:
                     fh.write(raw)
                 else:
                     ds.save_as(fh, enforce_file_format=True)
+            t_read = time.perf_counter()
             try:
                 interp = self._read(src)
             except RadlensError as exc:
                 return self.fail(key, type(exc).__name__, exc.reason,
-                                 time.perf_counter() - start, time.perf_counter() - start)
-            read_s = time.perf_counter() - start
+                                 time.perf_counter() - start, time.perf_counter() - t_read)
+            read_s = time.perf_counter() - t_read
             if interp.report is None:
                 return self.fail(key, "NoReport", REASONS["NoReport"],
                                  time.perf_counter() - start, read_s)
+            t_sr = time.perf_counter()
             patient = patient_for(interp.image)  # header fields, read from the temporary file
             try:
                 write_sr(interp, interp.report, patient, sr_path, series_uid=series_uid,
@@ -347,6 +358,7 @@ class Processor:
                 return self.fail(key, "NoReport", exc.reason, time.perf_counter() - start,
                                  read_s)
             sr = dcmread(sr_path)
+            sr_s = time.perf_counter() - t_sr
         finally:
             with contextlib.suppress(FileNotFoundError):
                 src.unlink()
@@ -354,12 +366,14 @@ class Processor:
                 sr_path.unlink()
         interp = dataclasses.replace(interp, image=dataclasses.replace(
             interp.image, source="pacs:" + tag(key)))  # no temporary path in the store
+        t_send = time.perf_counter()
         if self.deliver is not None:
             try:
                 self.deliver(sr)
             except PacsError as exc:
                 return self.fail(key, "SendFailed", exc.reason, time.perf_counter() - start,
                                  read_s)
+        send_s = time.perf_counter() - t_send
         elapsed = time.perf_counter() - start
         if self.store is not None:
             self.store.record_done(key, "pacs:" + tag(key), to_json(interp), elapsed)
@@ -367,7 +381,7 @@ class Processor:
         log.info("instance %s: read in %.2f s, %d positive, SR %s", tag(key), read_s,
                  len(positive), "sent" if self.deliver is not None else "not sent")
         return Outcome(key, "done", sr_uid=sr_uid, read_s=read_s, total_s=elapsed,
-                       positive=positive)
+                       positive=positive, sr_s=sr_s, send_s=send_s)
 
     def _read(self, path: Path) -> Interpretation:
         decoder = self._decoder_or_none()

@@ -107,7 +107,7 @@ def test_a_ct_is_refused_with_its_reason_recorded(orthanc: Orthanc, node: Listen
         orthanc.send("radlens", [iid])
     assert "0x0122" in err.value.read().decode()  # Refused: SOP class not supported
     out = node.recent[-1]
-    assert out.status == "failed" and out.error_type == "NotRadiograph"
+    assert out.status == "refused" and out.error_type == "NotRadiograph"
     assert not _srs_of(orthanc, sop)
     with ResultStore(node.store_path, readonly=True) as st:
         item = st.get(sop)
