@@ -114,7 +114,8 @@ def load(model: str) -> LoadedMedMNIST:
     try:
         net.net.load_state_dict(load_file(str(wpath)))
     except (RuntimeError, OSError) as exc:
-        raise ModelError(f"weights do not fit the card's backbone ({str(exc)[:300]})", wpath) from exc
+        raise ModelError(f"weights do not fit the card's backbone ({str(exc)[:300]})",
+                         wpath) from exc
     net.eval()
     return LoadedMedMNIST(net, card, float(card["calibration"]["temperature"]), digest)
 
