@@ -7,7 +7,9 @@ unanswered question counts as wrong), coverage (share answered rather than "cann
 selective accuracy (accuracy on the answered ones), each with a 95% bootstrap CI resampled by
 image, next to the majority-answer baseline (fitted on the same questions, so optimistic). It
 checks the goal (closed selective accuracy >= 0.85 at coverage >= 0.50) and times `ask` per
-question against the reading itself (target: <= 20 ms beyond the reading). The same questions
+question against the reading itself (target: <= 20 ms beyond the reading), as wall-clock time and
+as the asking thread's CPU time (on a busy machine the wall clock also counts the time the process
+waits for a CPU). The same questions
 are also scored under the operating-call policy (yes / no from the call alone, see
 `radlens.tasks.ask.answer.POLICIES`), to show what the card's rule-out and stated thresholds
 trade in coverage for accuracy.
@@ -88,7 +90,7 @@ def run_set(root: Path, name: str, limit: int | None, cache: Path | None, thread
         set_cache = cache / name
         set_cache.mkdir(parents=True, exist_ok=True)
     readings, read_s, n_read = _readings(images, set_cache, threads)
-    answers, answered, per_q_ms = [], [], []
+    answers, answered, per_q_ms, per_q_cpu_ms = [], [], [], []
     failed = sum(1 for r in readings.values() if isinstance(r, str))
     by_intent: dict[str, int] = defaultdict(int)
     first = next((r for r in readings.values() if isinstance(r, Interpretation)), None)
@@ -100,9 +102,10 @@ def run_set(root: Path, name: str, limit: int | None, cache: Path | None, thread
             answers.append(f"cannot answer: the image could not be read ({r})")
             answered.append(False)
             continue
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         a = answer(r, it.question)
         per_q_ms.append(1000 * (time.perf_counter() - t0))
+        per_q_cpu_ms.append(1000 * (time.thread_time() - c0))
         answers.append(a.answer)
         answered.append(a.answered)
         by_intent[a.intent] += 1
@@ -116,10 +119,14 @@ def run_set(root: Path, name: str, limit: int | None, cache: Path | None, thread
                                                            "selective_accuracy")}
                              for k in ("closed", "open")}
     ms = np.array(per_q_ms) if per_q_ms else np.zeros(1)
+    cpu = np.array(per_q_cpu_ms) if per_q_cpu_ms else np.zeros(1)
     result["timing"] = {
         "ask_ms_median": round(float(np.median(ms)), 3),
         "ask_ms_p95": round(float(np.percentile(ms, 95)), 3),
         "ask_ms_max": round(float(ms.max()), 3),
+        "ask_cpu_ms_median": round(float(np.median(cpu)), 3),
+        "ask_cpu_ms_p95": round(float(np.percentile(cpu, 95)), 3),
+        "ask_cpu_ms_max": round(float(cpu.max()), 3),
         "read_s_per_image": round(read_s / n_read, 3) if n_read else None,
         "images_read_now": n_read,
     }
@@ -167,8 +174,10 @@ def _print(name: str, res: dict[str, Any]) -> None:
               f"{_fmt(b['accuracy'])}, coverage {_fmt(b['coverage'])}, selective "
               f"{_fmt(b['selective_accuracy'])}")
     read = t["read_s_per_image"]
-    print(f"ask per question: median {t['ask_ms_median']:.2f} ms, p95 {t['ask_ms_p95']:.2f} "
-          f"ms, max {t['ask_ms_max']:.2f} ms; reading "
+    print(f"ask per question, wall clock: median {t['ask_ms_median']:.2f} ms, p95 "
+          f"{t['ask_ms_p95']:.2f} ms, max {t['ask_ms_max']:.2f} ms; CPU time of the asking "
+          f"thread: median {t['ask_cpu_ms_median']:.2f} ms, p95 {t['ask_cpu_ms_p95']:.2f} ms, "
+          f"max {t['ask_cpu_ms_max']:.2f} ms; reading "
           + (f"{read:.2f} s per image" if read is not None else "from cache"))
 
 
@@ -204,6 +213,7 @@ def main() -> int:
                 sel is not None and cov is not None and sel >= GOAL_SELECTIVE
                 and cov >= GOAL_COVERAGE),
             "ask_p95_ms<=20": res["timing"]["ask_ms_p95"] <= GOAL_MS,
+            "ask_cpu_p95_ms<=20": res["timing"]["ask_cpu_ms_p95"] <= GOAL_MS,
         }
     out = {"sets": results, "goal": goal, "seconds": round(time.time() - t0, 1),
            "data": str(root), "limit_images": args.limit_images}
@@ -215,7 +225,9 @@ def main() -> int:
         ok = goal[name]
         print(f"goal closed selective >= {GOAL_SELECTIVE} at coverage >= {GOAL_COVERAGE}: "
               f"{'met' if ok['closed_selective>=0.85_at_coverage>=0.50'] else 'NOT met'}; "
-              f"ask p95 <= {GOAL_MS:.0f} ms: {'met' if ok['ask_p95_ms<=20'] else 'NOT met'}")
+              f"ask p95 <= {GOAL_MS:.0f} ms: wall clock "
+              f"{'met' if ok['ask_p95_ms<=20'] else 'NOT met'}, CPU time "
+              f"{'met' if ok['ask_cpu_p95_ms<=20'] else 'NOT met'}")
     print(f"\n{out['seconds']} s")
     return 0
 
