@@ -235,6 +235,7 @@ def main() -> int:
     ap.add_argument("--no-explain", action="store_true", help="read without heatmaps")
     args = ap.parse_args()
     explain = not args.no_explain
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop Orthanc on the way out
     with tempfile.TemporaryDirectory(prefix="radlens-pacs-bench-") as tmp:
         work = Path(tmp)
         if args.n:
