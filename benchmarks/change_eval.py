@@ -53,7 +53,7 @@ from radlens.tasks import compare as C
 
 CACHE_VERSION = "1"
 W_GRID = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0)
-M_GRID = tuple(round(x, 2) for x in np.arange(0.0, 3.01, 0.25))
+M_GRID = tuple(round(float(x), 2) for x in np.arange(0.0, 3.01, 0.25))
 MIN_EVENTS = 3
 OFFSET_BANDS = ((-1e9, 0.0), (0.0, 7.0), (7.0, 14.0), (14.0, 28.0), (28.0, 1e9))
 
@@ -293,13 +293,24 @@ def retest_margin(pairs_rows: Sequence[tuple[Any, Any]], labels: list[str], w: f
 
 # -- Hannover -------------------------------------------------------------------------------
 
-def hannover(root: Path, cache: SnapshotCache, p: dict[str, Any], n_boot: int) -> dict[str, Any]:
-    """Pneumonia probability and extent against the day offset, per patient."""
+def _spearman(a: Sequence[float], b: Sequence[float]) -> float:
+    """Spearman's rho (NaN when either side is constant)."""
     from scipy.stats import spearmanr
 
+    if len(set(a)) < 2 or len(set(b)) < 2:
+        return float("nan")
+    return float(spearmanr(a, b).statistic)
+
+
+def hannover(root: Path, cache: SnapshotCache, p: dict[str, Any], n_boot: int) -> dict[str, Any]:
+    """Pneumonia probability and extent against the film's day since admission, per patient
+    (``metadata.csv`` offsets are days from the film to each event, so the film's day is
+    minus ``admission_offset``)."""
     base = root / "covid-hannover"
     rows = list(csv.DictReader((base / "metadata.csv").open(encoding="utf-8")))
-    films = [(r["patient_id"], float(r["admission_offset"]), str(base / "images" / r["image"]))
+    # offsets are days from the film to the event: the film's day since admission is minus
+    # admission_offset (two films of a patient differ by the difference of their offsets)
+    films = [(r["patient_id"], -float(r["admission_offset"]), str(base / "images" / r["image"]))
              for r in rows if r.get("admission_offset", "").strip() != ""
              and (base / "images" / r["image"]).is_file()]
     snaps = cache.get([f[2] for f in films], lambda k: k, "hannover")
@@ -318,8 +329,8 @@ def hannover(root: Path, cache: SnapshotCache, p: dict[str, Any], n_boot: int) -
     for pid, seq in per.items():
         seq.sort()
         if len(seq) >= 3 and len({x[0] for x in seq}) >= 3:
-            rho_p.append(spearmanr([x[0] for x in seq], [x[1] for x in seq]).statistic)
-            rho_e.append(spearmanr([x[0] for x in seq], [x[2] for x in seq]).statistic)
+            rho_p.append(_spearman([x[0] for x in seq], [x[1] for x in seq]))
+            rho_e.append(_spearman([x[0] for x in seq], [x[2] for x in seq]))
         for a, b in itertools.pairwise(seq):
             sa, sb = snaps[by_path[(pid, a[0])]], snaps[by_path[(pid, b[0])]]
             ch = C.compare_snapshots(sb, sa, p, ["Pneumonia"])[0]
@@ -493,7 +504,8 @@ def main() -> int:
     val_rows = np.array([i for i in range(n) if split.get(sc.patients[i]) == 1])
     result: dict[str, Any] = {
         "data": str(root / "nih-cxr14"), "n_pairs": n, "n_patients": len(set(sc.patients)),
-        "folds": args.folds, "seed": args.seed, "labels": labels, "per_fold": per_fold,
+        "folds": args.folds, "seed": args.seed, "n_boot": args.n_boot, "labels": labels,
+        "per_fold": per_fold,
         "cv": evaluate(sc, labels, oof_score, oof_call, everyone, args.n_boot),
         "cv_model_validation_patients": (evaluate(sc, labels, oof_score, oof_call, val_rows,
                                                   args.n_boot) if len(val_rows) else None),
@@ -578,7 +590,8 @@ def _ci(e: dict[str, Any] | None) -> str:
 def format_result(r: dict[str, Any]) -> str:
     """The figures as plain text."""
     lines = [f"NIH follow-up pairs: {r['n_pairs']} pairs, {r['n_patients']} patients, "
-             f"{r['folds']}-fold patient CV (seed {r['seed']}); CIs: 1000x bootstrap by patient",
+             f"{r['folds']}-fold patient CV (seed {r['seed']}); CIs: {r['n_boot']}x "
+             "bootstrap by patient",
              "CAVEAT: the bundled classifier was trained on ~80% of these patients",
              f"{'label':<20} {'appears AUROC (events/n)':<36} {'disappears AUROC (events/n)':<36}"]
     for lab, e in r["cv"]["labels"].items():
@@ -611,13 +624,14 @@ def format_result(r: dict[str, Any]) -> str:
     h = r.get("hannover")
     if h:
         lines.append(f"Hannover: {h['n_films']} films, {h['n_patients']} patients, "
-                     f"{h['n_pairs']} consecutive pairs; within-patient Spearman(day offset, "
+                     f"{h['n_pairs']} consecutive pairs; within-patient Spearman(day since "
+                     "admission, "
                      f"Pneumonia probability) {_ci(h['spearman_offset_probability'])} "
-                     f"(n={h['spearman_offset_probability']['n']} patients), (day offset, "
+                     f"(n={h['spearman_offset_probability']['n']} patients), (day, "
                      f"extent) {_ci(h['spearman_offset_extent'])}")
         for b in h["bands"]:
             lo, hi = b["days"]
-            lines.append(f"  days [{lo if lo is not None else '-inf'}, "
+            lines.append(f"  day since admission [{lo if lo is not None else '-inf'}, "
                          f"{hi if hi is not None else 'inf'}): {b['n_films']} films "
                          f"({b['n_patients']} patients) probability {_ci(b['probability'])} "
                          f"extent {_ci(b['extent'])}")
