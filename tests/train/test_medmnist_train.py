@@ -111,3 +111,18 @@ def test_bad_input_for_training_and_evaluation(tmp_path: Path,
     assert main(["train", "classifier", "--data", str(tmp_path), "--out",
                  str(tmp_path / "r2")]) == 2
     assert "--labels is required" in capsys.readouterr().err
+
+
+def test_corrupt_augment_changes_training_batches(tmp_path: Path) -> None:
+    import torch
+
+    from radlens.train import medmnist as med
+
+    x = torch.from_numpy(np.random.default_rng(0).random((16, 1, 28, 28)).astype(np.float32))
+    out = med._corrupt(x.clone(), np.random.default_rng(1), "breast-us")
+    changed = [not torch.equal(a, b) for a, b in zip(out, x, strict=True)]
+    assert 0 < sum(changed) < 16  # about half of the batch
+    assert out.dtype == x.dtype and float(out.min()) >= 0 and float(out.max()) <= 1
+    same = med._corrupt(x.clone(), np.random.default_rng(1), "breast-us")
+    assert torch.equal(out, same)
+    assert torch.equal(med._corrupt(x.clone(), np.random.default_rng(1), "ct-shape"), x)
