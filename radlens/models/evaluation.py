@@ -54,7 +54,11 @@ def shared_labels(model_labels: Sequence[str], datasets: Sequence[Dataset]) -> t
 
 def predict(loaded: LoadedModel, dataset: Dataset, batch: int = 32,
             progress: bool = True) -> Predictions:
-    """Run `loaded` over every readable image of `dataset` (already harmonised to its labels)."""
+    """Run `loaded` over every readable image of `dataset` (already harmonised to its labels).
+
+    Probabilities use the card's temperatures; samples whose adapter names their population
+    (``meta["population"]``, e.g. Kermany: "paediatric") get that population's temperatures
+    where the card has them."""
     import torch
 
     images, kept, skipped = decode_all(dataset.samples, loaded.size, progress)
@@ -66,9 +70,13 @@ def predict(loaded: LoadedModel, dataset: Dataset, batch: int = 32,
         for s in range(0, len(images), batch):
             x = torch.from_numpy(images[s:s + batch]).float().div_(255)[:, None]
             outs.append(loaded.network(x).numpy())
-    logits = np.concatenate(outs)[:, cols]
-    probs = 1.0 / (1.0 + np.exp(-logits / loaded.temperatures[cols]))
     samples = [dataset.samples[i] for i in kept]
+    # a sample whose population the adapter knows gets that population's temperatures
+    full = 1.0 / (1.0 + np.exp(-np.concatenate(outs) / loaded.temperatures))
+    for pop in {str(s.meta.get("population", "")) for s in samples} - {""}:
+        rows = [i for i, s in enumerate(samples) if s.meta.get("population") == pop]
+        full[rows] = loaded.population_probabilities(full[rows], pop)
+    probs = full[:, cols]
     return Predictions(dataset.label_names, probs, np.stack([s.labels for s in samples]),
                        np.stack([s.mask for s in samples]),
                        tuple(s.patient_id for s in samples), len(skipped),

@@ -126,6 +126,22 @@ class LoadedModel:
     def size(self) -> int:
         return int(self.card["input"]["size"])
 
+    def population_probabilities(self, probs: np.ndarray, population: str | None
+                                 ) -> np.ndarray:
+        """`probs` (..., L), calibrated with the card's main (adult) temperatures, re-mapped
+        to `population`'s own temperatures when the card has them
+        (``population_calibration``, e.g. "paediatric"); unchanged otherwise and when the
+        population is unknown. Same shape, values in (0, 1)."""
+        table = self.card.get("population_calibration", {}).get(population or "", {})
+        if not table:
+            return probs
+        own = np.array([float(table.get(n, {}).get("temperature", t))
+                        for n, t in zip(self.labels, self.temperatures, strict=True)])
+        p = np.clip(np.asarray(probs, dtype=np.float64), 1e-7, 1 - 1e-7)
+        logits = np.log(p / (1 - p)) * self.temperatures
+        out: np.ndarray = (1.0 / (1.0 + np.exp(-logits / own))).astype(np.asarray(probs).dtype)
+        return out
+
     def threshold(self, label: str, kind: str | None = None,
                   population: str | None = None) -> float:
         """Threshold of `label` on calibrated probability: kind "youden", "sens95", "spec95",

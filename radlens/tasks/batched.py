@@ -51,9 +51,10 @@ def forward(loaded: LoadedModel, x: torch.Tensor, network: Any = None, tap: int 
 def findings_for(probs: np.ndarray, loaded: LoadedModel, population: str | None
                  ) -> list[tuple[str, float, float, float | None, Call, float | None]]:
     """(label, probability, threshold, uncertain_from, call, stated_from) per label of one
-    image's calibrated probabilities (L,), with the card's thresholds for `population`
-    (the rules of `radlens.tasks.classify.classify`)."""
+    image's calibrated probabilities (L,), with the card's temperatures and thresholds for
+    `population` (the rules of `radlens.tasks.classify.classify`)."""
     out = []
+    probs = loaded.population_probabilities(probs, population)
     for j, label in enumerate(loaded.labels):
         thr = loaded.threshold(label, population=population)
         kinds = loaded.card["thresholds"][label]

@@ -107,14 +107,16 @@ def classify(image: Image, model: str | None = None, explain: bool = True,
     positives below it are in the "possible" certainty band. With `explain`, each positive
     finding (other than No Finding) gets a Grad-CAM `Region`. The result also carries the
     out-of-distribution score and threshold when the card has OOD statistics.
-    `population` ("adult", "paediatric" or None for unknown): use the card's thresholds for
-    that population when it has them (``population_thresholds``); unknown -> adult ones.
+    `population` ("adult", "paediatric" or None for unknown): use the card's temperatures and
+    thresholds for that population when it has them (``population_calibration``,
+    ``population_thresholds``); unknown -> adult ones.
     Raises `ModelError` when no model is available.
     """
     from radlens.models.classifier import preprocess
     from radlens.models.gradcam import grad_cam
 
     probs, loaded, ood_score = scored(image, model)
+    probs = loaded.population_probabilities(probs, population)
     calls = []
     high: dict[str, float | None] = {}
     for j, label in enumerate(loaded.labels):

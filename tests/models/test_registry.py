@@ -52,3 +52,23 @@ def test_one_broken_card_does_not_hide_the_others(monkeypatch: pytest.MonkeyPatc
 def test_unknown_model_lists_choices() -> None:
     with pytest.raises(ModelError, match="unknown model"):
         registry.find_card("no-such-model")
+
+
+def test_population_probabilities_use_the_population_temperature() -> None:
+    """A card's population_calibration re-maps adult-calibrated probabilities to the
+    population's own temperature; no table or an unknown population leaves them alone."""
+    import numpy as np
+
+    from radlens.models.registry import LoadedModel
+    from radlens.schema import ModelInfo
+
+    card = {"labels": ["A", "B"],
+            "population_calibration": {"paediatric": {"A": {"temperature": 1.0}}}}
+    loaded = LoadedModel(None, card, np.array([2.0, 3.0]), ModelInfo("toy", "1", "classify"))
+    logits = np.array([[4.0, -3.0], [-1.0, 6.0]])
+    adult = 1 / (1 + np.exp(-logits / loaded.temperatures))
+    paed = loaded.population_probabilities(adult, "paediatric")
+    assert np.allclose(paed[:, 0], 1 / (1 + np.exp(-logits[:, 0] / 1.0)), atol=1e-6)
+    assert np.allclose(paed[:, 1], adult[:, 1])  # no own temperature: adult one kept
+    assert loaded.population_probabilities(adult, None) is adult
+    assert loaded.population_probabilities(adult, "adult") is adult
