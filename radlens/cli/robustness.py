@@ -19,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Run a MedMNIST classifier on one split of a MedMNIST file, clean and under "
                     "every corruption family of the file's modality at severities 1-5; print "
                     "balanced errors and, with --baseline, the normalised and relative errors "
-                    "as MedMNIST-C defines them, with 95%% bootstrap CIs.")
+                    "as MedMNIST-C defines them, with 95% bootstrap CIs.")
     p.add_argument("--model", required=True, help="bundled MedMNIST model, card or run folder")
     p.add_argument("--data", required=True, metavar="SPEC", help="medmnist:FILE.npz[?split=val]")
     p.add_argument("--split", default=None, help="split to use (default: the spec's, else val)")

@@ -64,8 +64,10 @@ NOT_FOR = [
 
 
 def is_medmnist(specs: tuple[str, ...] | list[str]) -> bool:
-    """True when the data specs name MedMNIST files (``medmnist:...`` or a ``.npz``)."""
-    return any(data_spec.parse(s)[0] == "medmnist" for s in specs if s.split("?")[0])
+    """True when the data specs name MedMNIST files (``medmnist:...`` or a ``.npz`` path);
+    decided from the text alone, so no other spec is touched."""
+    return any(s.startswith("medmnist:") or s.partition("?")[0].lower().endswith(".npz")
+               for s in specs)
 
 
 def open_file(cfg: TrainConfig) -> md.MedMNISTFile:
