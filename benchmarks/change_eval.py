@@ -503,6 +503,7 @@ def main() -> int:
     everyone = np.arange(n)
     val_rows = np.array([i for i in range(n) if split.get(sc.patients[i]) == 1])
     result: dict[str, Any] = {
+        "model": _model(reader), "cache": str(cache.path),
         "data": str(root / "nih-cxr14"), "n_pairs": n, "n_patients": len(set(sc.patients)),
         "folds": args.folds, "seed": args.seed, "n_boot": args.n_boot, "labels": labels,
         "per_fold": per_fold,
@@ -522,7 +523,7 @@ def main() -> int:
         result["hannover"] = hannover(root, cache, {**C.params(), **final}, args.n_boot)
     if args.timing:
         timed = Reader(batch_size=args.batch_size)
-        result["timing"] = timing(timed, pairs, args.timing)
+        result["timing"] = {**timing(timed, pairs, args.timing), "model": _model(timed)}
     result["seconds"] = round(time.perf_counter() - start, 1)
     if args.fit:
         write_fit(args.fit, final, result, n_rt_all, len(rt_pairs))
@@ -531,6 +532,12 @@ def main() -> int:
     else:
         print(format_result(result))
     return 0
+
+
+def _model(reader: Any) -> str:
+    """"name version sha256[:12]" of the reader's classifier."""
+    info = reader.classifier.info if reader.classifier is not None else None
+    return "none" if info is None else f"{info.name} {info.version} {info.sha256[:12]}"
 
 
 def _pooled(sc: Scored, rows: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray,
@@ -559,6 +566,7 @@ def write_fit(path: Path, final: dict[str, Any], result: dict[str, Any], n_rt: i
             "command": "benchmarks/change_eval.py --fit radlens/tasks/compare.json",
             "data": f"nih-cxr14: {result['n_pairs']} consecutive pairs of "
                     f"{result['n_patients']} patients",
+            "model": result.get("model", "?"),
             "w_extent": f"grid {list(W_GRID)}, the one with the highest mean AUROC of the "
                         f"appear / disappear scores over labels with >= {MIN_EVENTS} events",
             "margin_new_resolved": f"one margin for both, grid {list(M_GRID)}, the one with "
@@ -589,7 +597,8 @@ def _ci(e: dict[str, Any] | None) -> str:
 
 def format_result(r: dict[str, Any]) -> str:
     """The figures as plain text."""
-    lines = [f"NIH follow-up pairs: {r['n_pairs']} pairs, {r['n_patients']} patients, "
+    lines = [f"model {r.get('model', '?')}",
+             f"NIH follow-up pairs: {r['n_pairs']} pairs, {r['n_patients']} patients, "
              f"{r['folds']}-fold patient CV (seed {r['seed']}); CIs: {r['n_boot']}x "
              "bootstrap by patient",
              "CAVEAT: the bundled classifier was trained on ~80% of these patients",
@@ -638,7 +647,8 @@ def format_result(r: dict[str, Any]) -> str:
         lines.append(f"  Pneumonia calls between consecutive films: {h['calls']}")
     t = r.get("timing")
     if t:
-        lines.append(f"timing ({t['n_pairs']} pairs, median ms): current alone "
+        lines.append(f"timing ({t['n_pairs']} pairs, {t.get('model', '?')}, median ms): "
+                     "current alone "
                      f"{t['current_ms']:.0f}, prior alone {t['prior_ms']:.0f}, with --prior "
                      f"{t['with_prior_ms']:.0f}; overhead beyond the two readings "
                      f"{t['overhead_ms_median']:+.0f} (max {t['overhead_ms_max']:+.0f}); "
