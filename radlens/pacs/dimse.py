@@ -266,7 +266,16 @@ class Listener:
     def _submit(self, ds: Dataset | None, raw: bytes | None, key: str) -> Outcome:
         fut: Future[Outcome] = Future()
         self._jobs.put((ds, raw, key, fut))
-        out = fut.result()
+        while True:
+            try:
+                out = fut.result(timeout=1.0)
+                break
+            except TimeoutError:  # still working, unless the worker thread has stopped
+                worker = self._worker
+                if worker is None or not worker.is_alive():
+                    log.error("instance %s: the node's worker has stopped", tag(key))
+                    out = Outcome(key, "failed", "InternalError", "the node's worker stopped")
+                    break
         self.recent.append(out)
         self.stats.received += 1
         if out.status == "done":
