@@ -16,7 +16,7 @@ from radlens.report.structured import structured_report
 from radlens.report.writer import report_text
 from radlens.schema import Interpretation, PriorStudy
 from radlens.tasks import compare as C
-from tests.tasks.test_compare import LARGE, P, SMALL, reading
+from tests.tasks.test_compare import LARGE, SMALL, P, reading
 
 UIDS = dict(study_instance_uid="1.2.826.0.1.3680043.8.498.10",
             series_instance_uid="1.2.826.0.1.3680043.8.498.11",
