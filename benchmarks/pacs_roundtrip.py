@@ -12,7 +12,8 @@ rest (Orthanc, transfers).
 ``--n N``: N films pushed at once (one asynchronous Orthanc job) to a listener running as its own
 process (the CLI); kill -9 of the listener once about half the SRs are in Orthanc, restart,
 push all N again; then check: all N interpreted in the store, N SRs in Orthanc, none duplicated
-(N distinct SOP Instance UIDs, each referencing a different image).
+(N distinct SOP Instance UIDs, each referencing a different image), and the killed node's
+temporary folder (the image in flight) removed by the restarted one.
 
     python benchmarks/pacs_roundtrip.py --repeat 15
     python benchmarks/pacs_roundtrip.py --n 200
@@ -202,6 +203,7 @@ def kill_and_resume(n: int, explain: bool, work: Path, kill_at: float = 0.5,
             if proc.poll() is not None:
                 raise RuntimeError("the listener died: " + log.read_text()[-2000:])
             time.sleep(0.2)
+        killed = proc.pid
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         at_kill = len(sr_instances(orthanc))
@@ -214,6 +216,7 @@ def kill_and_resume(n: int, explain: bool, work: Path, kill_at: float = 0.5,
             proc.send_signal(signal.SIGTERM)
             proc.wait(60)
         seconds = time.perf_counter() - t0
+        leftovers = list(Path(tempfile.gettempdir()).glob(f"radlens-pacs-{killed}-*"))
         srs = sr_instances(orthanc)
         with ResultStore(store, readonly=True) as st:
             counts = st.counts()
@@ -222,6 +225,7 @@ def kill_and_resume(n: int, explain: bool, work: Path, kill_at: float = 0.5,
                 "store_failed": counts.get("failed", 0), "srs": len(srs),
                 "distinct_srs": len({s["sop"] for s in srs}),
                 "distinct_images_referenced": len({s["refers_to"] for s in srs}),
+                "killed_node_temp_folders_left": len(leftovers),
                 "seconds": round(seconds, 1)}
     finally:
         orthanc.stop()
@@ -243,7 +247,8 @@ def main() -> int:
             for k, v in r.items():
                 print(f"{k:28s} {v}")
             ok = (r["store_done"] == r["srs"] == r["distinct_srs"] ==
-                  r["distinct_images_referenced"] == args.n)
+                  r["distinct_images_referenced"] == args.n
+                  and r["killed_node_temp_folders_left"] == 0)
             print("exactly once:", "yes" if ok else "NO")
             return 0 if ok else 1
         f = round_trip(args.repeat, explain, work)

@@ -10,7 +10,8 @@ Both transports (`radlens.pacs.dicomweb`, `radlens.pacs.dimse`) hand each instan
    (ViewPosition), recording the reason;
 3. skips an image whose SR the destination already holds, when the transport can ask
    (`already_sent`, a query by the SR's SOP Instance UID);
-4. writes the received bytes to a private temporary file (mode 0600 in a 0700 folder),
+4. writes the received bytes to a private temporary file (mode 0600 in a 0700 folder, whose
+   name carries the node's pid: a node starting removes the folders of killed ones),
    decodes it in a killable child process (`radlens.io.isolated.DecodeWorker`, so a malformed
    or hostile file cannot take the node down), interprets it with the `Reader`, writes the
    SR (TID 1500, `radlens.report.export.dicom_sr.write_sr`) and deletes both files;
@@ -161,6 +162,30 @@ def refusal(sop_class: str, modality: str, view: str,
     return None
 
 
+def sweep_stale(parent: Path) -> int:
+    """Remove the temporary folders (``radlens-pacs-<pid>-*`` in `parent`, ours) of nodes
+    that were killed (SIGKILL leaves the image in flight there); returns how many. A folder
+    whose process still runs, or that another user owns, is left alone."""
+    removed = 0
+    for d in parent.glob("radlens-pacs-*-*"):
+        pid = d.name.split("-")[2]
+        if not pid.isdigit() or int(pid) == os.getpid() or not d.is_dir():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue  # that node still runs
+        except ProcessLookupError:
+            pass
+        except OSError:  # not ours to signal
+            continue
+        if d.stat().st_uid == os.getuid():
+            shutil.rmtree(d, ignore_errors=True)
+            removed += 1
+    if removed:
+        log.info("removed %d temporary folder(s) left by killed nodes", removed)
+    return removed
+
+
 class Processor:
     """Interprets received instances exactly once (see the module docstring).
 
@@ -189,7 +214,10 @@ class Processor:
         self._reader, self._model, self._explain = reader, model, explain
         self._limits = (decode_timeout_s, decode_memory_mb)
         self._decoder: Any = None
-        self._dir = Path(tempfile.mkdtemp(prefix="radlens-pacs-", dir=spool))  # mode 0700
+        parent = Path(spool) if spool is not None else Path(tempfile.gettempdir())
+        sweep_stale(parent)
+        self._dir = Path(tempfile.mkdtemp(prefix=f"radlens-pacs-{os.getpid()}-",
+                                          dir=parent))  # mode 0700
         if store is not None:
             self._check_model(store)
 

@@ -154,3 +154,21 @@ def test_kill_9_and_restart_yield_one_sr_per_film(orthanc: Orthanc, tmp_path: Pa
     assert r["srs_at_kill"] >= 1
     assert r["store_done"] == r["srs"] == r["distinct_srs"] == 4
     assert r["distinct_images_referenced"] == 4
+    assert r["killed_node_temp_folders_left"] == 0  # the image in flight was not kept
+
+
+def test_a_killed_nodes_temporary_folder_is_removed(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    from radlens.pacs.work import sweep_stale
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    dead = tmp_path / f"radlens-pacs-{gone.pid}-x"
+    dead.mkdir()
+    (dead / "received.dcm").write_bytes(b"DICM")
+    alive = tmp_path / f"radlens-pacs-{os.getppid()}-y"
+    alive.mkdir()
+    assert sweep_stale(tmp_path) == 1
+    assert not dead.exists() and alive.exists()
