@@ -9,7 +9,8 @@ bundled model and of the ResNet-18 baseline (clean and mean balanced error over 
 modality's corruptions, and our normalised / relative error against the baseline).
 
 The baselines are run folders of ``radlens train classifier --backbone resnet18`` on the same
-file (``--baselines DIR``: ``DIR/resnet18-<dataset>``); a missing one is reported as such.
+file (``--baselines DIR``: ``DIR/resnet18-<dataset>``); a missing one is reported as such, and
+that dataset gets no robustness figures unless ``--robustness-without-baseline``.
 
     python benchmarks/medmnist_eval.py [--data ../shared/data/medmnist]
         [--baselines /work/runs/medmnist] [--threads 1] [--n-boot 1000] [--json]
@@ -45,7 +46,8 @@ def throughput(model: Any, shape: tuple[int, ...], batch: int = 256, batches: in
     return batch * batches / (time.perf_counter() - t)
 
 
-def one(name: str, data: Path, baselines: Path, n_boot: int) -> dict[str, Any]:
+def one(name: str, data: Path, baselines: Path, n_boot: int, robust_alone: bool
+        ) -> dict[str, Any]:
     from radlens.models.medmnist import load
     from radlens.models.medmnist_eval import evaluate, robustness
 
@@ -72,7 +74,7 @@ def one(name: str, data: Path, baselines: Path, n_boot: int) -> dict[str, Any]:
             row["robustness"] = robustness(model, spec, str(base), "val", n_boot=200)
     else:
         row["baseline"] = None
-        if inp["dims"] == 2:
+        if inp["dims"] == 2 and robust_alone:
             row["robustness"] = robustness(model, spec, None, "val", n_boot=200)
     return row
 
@@ -124,12 +126,15 @@ def main() -> None:
     ap.add_argument("--datasets", default=",".join(DATASETS))
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--n-boot", type=int, default=1000)
+    ap.add_argument("--robustness-without-baseline", action="store_true",
+                    help="also run the corruptions for datasets that have no baseline run")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if not args.data.is_dir():
         sys.exit(f"no MedMNIST data at {args.data}")
-    rows = [one(n, args.data, args.baselines, args.n_boot) for n in args.datasets.split(",")]
+    rows = [one(n, args.data, args.baselines, args.n_boot, args.robustness_without_baseline)
+            for n in args.datasets.split(",")]
     if args.json:
         from radlens.metrics.subgroups import json_safe
 
