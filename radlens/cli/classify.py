@@ -4,8 +4,8 @@ MedMNIST models (task ``classify-medmnist``: breast ultrasound, paediatric chest
 photograph, adrenal CT volume) take any image of their modality, resized whole to the
 model's side; a colour image for a grey model, a grey image for a colour model or a 2-D
 image for a 3-D model is refused with one clear error. A chest-film classifier (task
-``classify``) runs without the input-quality gate here: ``radlens read`` is the full,
-checked reading path.
+``classify``) runs after the fatal input-quality checks only; ``radlens read`` is the full
+reading path (warnings, out-of-distribution gate, report).
 """
 
 from __future__ import annotations
