@@ -161,12 +161,12 @@ def _listener(port: int, orthanc: Orthanc, store: Path, explain: bool, log: Path
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log.open("ab"),
                             stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 900  # a busy machine: loading the models can take minutes
     while time.monotonic() < deadline:  # ready once it answers C-ECHO
         if proc.poll() is not None:
             raise RuntimeError("the listener exited: " + log.read_text()[-2000:])
         try:
-            orthanc.post("/modalities/radlens/echo", {"Timeout": 2})
+            orthanc.post("/modalities/radlens/echo", {"Timeout": 20})
             return proc
         except OSError:
             time.sleep(0.5)
