@@ -209,9 +209,17 @@ def kill_and_resume(n: int, explain: bool, work: Path, kill_at: float = 0.5,
         at_kill = len(sr_instances(orthanc))
         first_job = _wait_job(orthanc, job, 120)
         proc = _listener(port, orthanc, store, explain, log)
+        pushes = 0
         try:
             job = orthanc.send("radlens", ids, asynchronous=True)["ID"]
             second_job = _wait_job(orthanc, job, timeout_s)
+            # a push that timed out on a loaded machine leaves films unsent: push the batch
+            # again, as a PACS operator or a routing retry would (at most twice); exactly-once
+            # must still hold, so the checks below are unchanged
+            while len(sr_instances(orthanc)) < n and pushes < 2:
+                pushes += 1
+                job = orthanc.send("radlens", ids, asynchronous=True)["ID"]
+                second_job = _wait_job(orthanc, job, timeout_s)
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(60)
@@ -221,7 +229,8 @@ def kill_and_resume(n: int, explain: bool, work: Path, kill_at: float = 0.5,
         with ResultStore(store, readonly=True) as st:
             counts = st.counts()
         return {"films": n, "srs_at_kill": at_kill, "first_job": first_job,
-                "second_job": second_job, "store_done": counts.get("done", 0),
+                "second_job": second_job, "extra_pushes": pushes,
+                "store_done": counts.get("done", 0),
                 "store_failed": counts.get("failed", 0), "srs": len(srs),
                 "distinct_srs": len({s["sop"] for s in srs}),
                 "distinct_images_referenced": len({s["refers_to"] for s in srs}),
