@@ -23,21 +23,16 @@ patient field.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from types import ModuleType
 
-from radlens.errors import MissingDependencyError
+from radlens.report import _deps
 
 
 def require(module: str, feature: str, package: str) -> ModuleType:
-    """Import `module` or raise `MissingDependencyError` naming `feature` and the pip package."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise MissingDependencyError(
-            f"{feature} needs the optional package {package!r}: "
-            f"pip install 'radlens[pacs]' (or pip install {package})") from exc
+    """Import `module` or raise `MissingDependencyError` naming `feature`, the pip package and
+    the ``pacs`` extra (`radlens.report._deps.require`)."""
+    return _deps.require(module, feature, package, extra="pacs")
 
 
 #: Libraries whose INFO / DEBUG records name studies and instances by their UIDs.

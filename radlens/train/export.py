@@ -234,12 +234,7 @@ def export_run(cfg: TrainConfig, card_extra: dict[str, Any] | None = None,
                        "by_population": populations},
         "intended_use": INTENDED_USE, "not_for": NOT_FOR,
     }
-    if cfg.card_extra:
-        try:
-            card.update(json.loads(Path(cfg.card_extra).read_text("utf-8")))
-        except (OSError, ValueError) as exc:
-            raise ModelError(f"cannot read the card additions ({exc})", cfg.card_extra) from exc
-    card.update(card_extra or {})
+    add_card_extra(card, cfg.card_extra, card_extra)
     from radlens.train.ood import fit_run
 
     earlier = None if refit_ood else _earlier_ood(out)
@@ -249,6 +244,18 @@ def export_run(cfg: TrainConfig, card_extra: dict[str, Any] | None = None,
     path.write_text(json.dumps(json_safe(card), indent=2, allow_nan=False))
     log.info("exported %s (%s)", path, weights)
     return path
+
+
+def add_card_extra(card: dict[str, Any], path: str | None,
+                   extra: dict[str, Any] | None = None) -> None:
+    """Merge into `card` the keys of the JSON file `path` (``--card-extra``; skipped when
+    empty), then `extra`; `ModelError` naming the file when it cannot be read."""
+    if path:
+        try:
+            card.update(json.loads(Path(path).read_text("utf-8")))
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"cannot read the card additions ({exc})", path) from exc
+    card.update(extra or {})
 
 
 def _earlier_ood(out: Path) -> dict[str, Any] | None:

@@ -45,6 +45,7 @@ from radlens.models.classifier import set_threads
 from radlens.models.medmnist import TASK, MedMNISTClassifier, predict_proba
 from radlens.train.checkpoint import load_checkpoint, log_epoch, out_of_time, save_checkpoint
 from radlens.train.config import TrainConfig
+from radlens.train.export import add_card_extra
 from radlens.train.progress import EpochBar, stop_message
 
 log = logging.getLogger(__name__)
@@ -308,12 +309,7 @@ def export_run(cfg: TrainConfig, card_extra: dict[str, Any] | None = None) -> Pa
                                       "95% bootstrap CIs over images (1000 resamples)"},
         "intended_use": INTENDED_USE, "not_for": NOT_FOR,
     }
-    if cfg.card_extra:
-        try:
-            card.update(json.loads(Path(cfg.card_extra).read_text("utf-8")))
-        except (OSError, ValueError) as exc:
-            raise ModelError(f"cannot read the card additions ({exc})", cfg.card_extra) from exc
-    card.update(card_extra or {})
+    add_card_extra(card, cfg.card_extra, card_extra)
     path = out / "model.json"
     path.write_text(json.dumps(json_safe(card), indent=2, allow_nan=False))
     log.info("exported %s (%s)", path, weights)
