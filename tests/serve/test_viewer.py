@@ -49,8 +49,10 @@ _REAL_INTERPRET = api._interpret
 
 
 def _fake_interpret(path: Path, rid: str, cfg: api.ServeConfig, model: str | None,
-                    explain: bool, decoder: api.DecodePool) -> str:
-    base = from_json(_REAL_INTERPRET(path, rid, cfg, model, explain, decoder), Interpretation)
+                    explain: bool, decoder: api.DecodePool, prior: Path | None = None,
+                    force: bool = False, prior_offset_days: float | None = None) -> str:
+    base = from_json(_REAL_INTERPRET(path, rid, cfg, model, explain, decoder, prior, force,
+                                     prior_offset_days), Interpretation)
     heat = np.zeros((8, 8), dtype=np.float16)
     heat[4:7, 5:7] = 1.0
     region = Region(id="r1", kind=RegionKind.FINDING, label="Effusion", heatmap=heat,
@@ -90,8 +92,12 @@ def test_viewer_end_to_end(server: str, tmp_path: Path, chest_like: np.ndarray) 
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(server + "/")
         page.set_input_files("#file", str(image))
-        page.wait_for_function("document.getElementById('status').textContent.startsWith('done')",
-                               timeout=20000)
+        try:
+            page.wait_for_function(
+                "document.getElementById('status').textContent.startsWith('done')",
+                timeout=20000)
+        except Exception as exc:
+            raise AssertionError(f"status {page.inner_text('#status')!r}, errors {errors}") from exc
         row = page.locator("#findings tbody tr").first
         assert row.inner_text().split() == ["Effusion", "0.87", "positive", "0.50"]
         assert SENTENCE in page.input_value("#report")
