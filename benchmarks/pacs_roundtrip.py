@@ -228,9 +228,14 @@ def kill_and_resume(n: int, explain: bool, work: Path, kill_at: float = 0.5,
         srs = sr_instances(orthanc)
         with ResultStore(store, readonly=True) as st:
             counts = st.counts()
+            done = st.keys("done")
+        # a film whose SR reached Orthanc just before the kill, unrecorded: after the restart
+        # the node finds its SR by query and skips it (no second SR); at most the films in flight
+        unrecorded = len({s["refers_to"] for s in srs} - done)
         return {"films": n, "srs_at_kill": at_kill, "first_job": first_job,
                 "second_job": second_job, "extra_pushes": pushes,
                 "store_done": counts.get("done", 0),
+                "delivered_before_kill_unrecorded": unrecorded,
                 "store_failed": counts.get("failed", 0), "srs": len(srs),
                 "distinct_srs": len({s["sop"] for s in srs}),
                 "distinct_images_referenced": len({s["refers_to"] for s in srs}),
@@ -255,8 +260,9 @@ def main() -> int:
             r = kill_and_resume(args.n, explain, work)
             for k, v in r.items():
                 print(f"{k:28s} {v}")
-            ok = (r["store_done"] == r["srs"] == r["distinct_srs"] ==
-                  r["distinct_images_referenced"] == args.n
+            ok = (r["srs"] == r["distinct_srs"] == r["distinct_images_referenced"] == args.n
+                  == r["store_done"] + r["delivered_before_kill_unrecorded"]
+                  and r["delivered_before_kill_unrecorded"] <= 1
                   and r["killed_node_temp_folders_left"] == 0)
             print("exactly once:", "yes" if ok else "NO")
             return 0 if ok else 1

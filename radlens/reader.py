@@ -271,10 +271,11 @@ class Reader:
         if lo < -_FLOAT_SLACK or hi > 1 + _FLOAT_SLACK:
             raise InputError(f"pixels must lie in [0, 1] (air dark), got {lo:.4g}..{hi:.4g}; "
                              "radlens normalises inside the model", "predict")
-        from radlens.models.classifier import to_channels_last
+        from radlens.models.classifier import micro_batches, to_channels_last
 
-        with torch.no_grad():
-            logits = self._net(to_channels_last(x.to(self.device, torch.float32))).float().cpu()
+        x = to_channels_last(x.to(self.device, torch.float32))
+        with torch.no_grad():  # small passes on a CPU: faster there (cache-bound)
+            logits = torch.cat([self._net(part).float().cpu() for part in micro_batches(x)])
         return torch.sigmoid(logits / torch.from_numpy(loaded.temperatures))
 
     # -- inputs in, readings out ---------------------------------------------------------------

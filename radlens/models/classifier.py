@@ -97,6 +97,21 @@ def on_device(net: nn.Module, device: str | torch.device, channels_last: bool = 
     return _DEVICE_COPIES[key]
 
 
+#: Images per forward pass on a CPU. Past a few images the activations of a 288-px
+#: EfficientNet-Lite0 leave the CPU caches: on the 2-core development machine the network does
+#: about 50 images/s in passes of 4 but 28 in passes of 16 and 19 in passes of 32
+#: (`benchmarks/classifier_speed.py` sweeps it). Accelerators take the whole batch at once.
+CPU_MICRO_BATCH = 4
+
+
+def micro_batches(x: torch.Tensor) -> list[torch.Tensor]:
+    """`x` (N, ...) cut into the passes a network should run on its device: slices of
+    `CPU_MICRO_BATCH` images on a CPU, the whole batch elsewhere (views, no copies)."""
+    if x.device.type != "cpu" or x.shape[0] <= CPU_MICRO_BATCH:
+        return [x]
+    return list(torch.split(x, CPU_MICRO_BATCH))
+
+
 def to_channels_last(x: torch.Tensor) -> torch.Tensor:
     """A 4-D batch (N, C, H, W) in channels-last memory format (same values and shape)."""
     return x.contiguous(memory_format=torch.channels_last) if x.ndim == 4 else x

@@ -152,8 +152,11 @@ def test_kill_9_and_restart_yield_one_sr_per_film(orthanc: Orthanc, tmp_path: Pa
 
     r = kill_and_resume(4, False, tmp_path, kill_at=0.25, timeout_s=600)
     assert r["srs_at_kill"] >= 1
-    assert r["store_done"] == r["srs"] == r["distinct_srs"] == 4
-    assert r["distinct_images_referenced"] == 4
+    assert r["srs"] == r["distinct_srs"] == r["distinct_images_referenced"] == 4  # one SR each
+    # every film is recorded done, except one whose SR was delivered in the instant before the
+    # kill: the restarted node finds that SR by query and does not send a second one
+    assert r["store_done"] + r["delivered_before_kill_unrecorded"] == 4
+    assert r["delivered_before_kill_unrecorded"] <= 1
     assert r["killed_node_temp_folders_left"] == 0  # the image in flight was not kept
 
 
