@@ -13,8 +13,8 @@ Both transports (`radlens.pacs.dicomweb`, `radlens.pacs.dimse`) hand each instan
 4. writes the received bytes to a private temporary file (mode 0600 in a 0700 folder, whose
    name carries the node's pid: a node starting removes the folders of killed ones),
    decodes it in a killable child process (`radlens.io.isolated.DecodeWorker`, so a malformed
-   or hostile file cannot take the node down), interprets it with the `Reader`, writes the
-   SR (TID 1500, `radlens.report.export.dicom_sr.write_sr`) and deletes both files;
+   or hostile file cannot take the node down), interprets it with the `Reader`, builds the
+   SR (TID 1500, `radlens.report.export.dicom_sr.build_sr`, kept in memory) and deletes the file;
 5. delivers the SR (`deliver`: STOW-RS or C-STORE, with retries) and only then records the
    instance ``done`` with its `Interpretation` JSON, in one transaction.
 
@@ -247,7 +247,7 @@ class Processor:
         (first calls are slow), not on the first instance."""
         import numpy as np
 
-        from radlens.report.export.dicom_sr import write_sr
+        from radlens.report.export.dicom_sr import build_sr
         from radlens.report.export.patient import Patient
 
         decoder = self._decoder_or_none()
@@ -259,11 +259,9 @@ class Processor:
         try:
             interp = self.reader.read(np.clip(0.75 - 0.45 * lungs, 0, 1).astype(np.float32))
             if interp.report is not None:
-                write_sr(interp, interp.report, Patient(), self._dir / "warm-up.sr.dcm")
+                build_sr(interp, interp.report, Patient())
         except RadlensError as exc:  # no model installed, ...: the first instance will say
             log.warning("warm-up reading failed: %s", exc.reason)
-        finally:
-            (self._dir / "warm-up.sr.dcm").unlink(missing_ok=True)
 
     def _decoder_or_none(self) -> Any:
         from radlens.io.isolated import DecodeWorker, isolation_available
@@ -353,14 +351,12 @@ class Processor:
 
     def _interpret_and_send(self, ds: Dataset, raw: bytes | None, key: str, series_uid: str,
                             sr_uid: str, start: float) -> Outcome:
-        from pydicom import dcmread
-
-        from radlens.report.export.dicom_sr import write_sr
+        from radlens.report.export.dicom_sr import build_sr
         from radlens.report.export.patient import patient_for
         from radlens.schema_json import to_json
 
         fd, name = tempfile.mkstemp(suffix=".dcm", dir=self._dir)  # mode 0600
-        src, sr_path = Path(name), Path(name).with_suffix(".sr.dcm")
+        src = Path(name)
         try:
             with os.fdopen(fd, "wb") as fh:
                 if raw is not None:
@@ -379,19 +375,16 @@ class Processor:
                                  time.perf_counter() - start, read_s)
             t_sr = time.perf_counter()
             patient = patient_for(interp.image)  # header fields, read from the temporary file
-            try:
-                write_sr(interp, interp.report, patient, sr_path, series_uid=series_uid,
-                         sop_uid=sr_uid)
+            try:  # the SR stays in memory: sent as built, never written and read back
+                sr = build_sr(interp, interp.report, patient, series_uid=series_uid,
+                              sop_uid=sr_uid)
             except DataError as exc:
                 return self.fail(key, "NoReport", exc.reason, time.perf_counter() - start,
                                  read_s)
-            sr = dcmread(sr_path)
             sr_s = time.perf_counter() - t_sr
         finally:
             with contextlib.suppress(FileNotFoundError):
                 src.unlink()
-            with contextlib.suppress(FileNotFoundError):
-                sr_path.unlink()
         interp = dataclasses.replace(interp, image=dataclasses.replace(
             interp.image, source="pacs:" + tag(key)))  # no temporary path in the store
         t_send = time.perf_counter()

@@ -183,7 +183,18 @@ def write_sr(interp: Interpretation, report: Report, patient: Patient, path: Pat
     `series_uid` / `sop_uid`: the SR's Series and SOP Instance UIDs (default: fresh ones); a
     PACS node derives them from the source image, so that an SR sent twice is the same
     instance (`radlens.pacs.work.sr_uids`). Raises `MissingDependencyError` when highdicom is
-    not installed.
+    not installed, `DataError` when no finding was assessed.
+    """
+    build_sr(interp, report, patient, series_uid=series_uid, sop_uid=sop_uid).save_as(
+        path, enforce_file_format=True)
+    return path
+
+
+def build_sr(interp: Interpretation, report: Report, patient: Patient, *,
+             series_uid: str | None = None, sop_uid: str | None = None) -> Any:
+    """The SR of `interp` and `report` as a highdicom `Comprehensive3DSR` (a pydicom
+    `Dataset` with its file meta), not written anywhere: what `write_sr` saves, for a caller
+    that sends it on (C-STORE, STOW-RS) without a file. Arguments and errors as `write_sr`.
     """
     hd = _deps.require("highdicom", "DICOM SR export", "highdicom")
     ev = _evidence(patient)
@@ -216,5 +227,4 @@ def write_sr(interp: Interpretation, report: Report, patient: Patient, path: Pat
         manufacturer="radlens", is_complete=True, is_final=False, is_verified=False,
         series_description="radlens draft report (AI, unverified)")
     sr.CodingSchemeIdentificationSequence = coding_schemes()
-    sr.save_as(path, enforce_file_format=True)
-    return path
+    return sr
