@@ -44,6 +44,9 @@ def register(sub: Any) -> None:
     common.add_argument("--model", help="finding model (default: the bundled one)")
     common.add_argument("--no-explain", action="store_true",
                         help="no heatmaps or region outlines in the SR (faster)")
+    common.add_argument("--overlay", action="store_true",
+                        help="also send the overlay picture (heatmaps, outlines, boxes) into "
+                             "the study as a derived Secondary Capture image")
     common.add_argument("--retries", type=int, default=5, metavar="N",
                         help="attempts per PACS call while it is down or answers 5xx "
                              "(default 5)")
@@ -154,7 +157,7 @@ def run_pull(args: argparse.Namespace) -> int:
     pacs = DicomWeb(args.url, auth, _backoff(args))
     options = dict(study=args.study, since=_since(args.since),
                    modalities=_modalities(args.modality), push=args.push, model=args.model,
-                   explain=not args.no_explain)
+                   explain=not args.no_explain, overlay=args.overlay)
     if args.push:
         with ResultStore(args.store) as store:
             store.run_lock()
@@ -194,7 +197,8 @@ def run_listen(args: argparse.Namespace) -> int:
     allow = [a.strip() for a in args.allow.split(",") if a.strip()] if args.allow else None
     node = Listener(args.port, ours, args.store, host=args.host, allow=allow, forward=forward,
                     check_forward=not args.no_check_forward, model=args.model,
-                    explain=not args.no_explain, modalities=_modalities(args.modality))
+                    explain=not args.no_explain, modalities=_modalities(args.modality),
+                    overlay=args.overlay)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -194,20 +194,21 @@ class StudyResult:
 def pull(pacs: DicomWeb, store: ResultStore | None, *, study: str | None = None,
          since: str | None = None, modalities: Sequence[str] = DEFAULT_MODALITIES,
          push: bool = False, model: str | None = None, explain: bool = True,
-         processor: Processor | None = None) -> list[StudyResult]:
+         overlay: bool = False, processor: Processor | None = None) -> list[StudyResult]:
     """Interpret the frontal CR/DX radiographs of the studies found in `pacs` (see the
     module docstring); with `push`, store each image's SR into its study (STOW-RS).
 
     `store`: the result store that makes it exactly once (None: a dry run; nothing recorded).
     `study` / `since`: which studies (one UID; or YYYYMMDD, studies on or after that date;
-    neither: every study). `processor`: use this one (tests, benchmarks) instead of a new
-    one. Raises `PacsError` when the PACS cannot be searched after the retries; an image
-    that cannot be read or stored is an `Outcome` with its reason.
+    neither: every study). `overlay`: with `push`, also store each image's overlay as a
+    derived Secondary Capture in its study. `processor`: use this one (tests, benchmarks)
+    instead of a new one. Raises `PacsError` when the PACS cannot be searched after the
+    retries; an image that cannot be read or stored is an `Outcome` with its reason.
     """
     mods = tuple(m.strip().upper() for m in modalities if m.strip())
     own = processor is None
     proc = processor or Processor(store, pacs.store if push else None, model=model,
-                                  explain=explain, modalities=mods)
+                                  explain=explain, modalities=mods, overlay=overlay)
     if not own:
         proc.deliver = pacs.store if push else None
     results: list[StudyResult] = []

@@ -191,7 +191,8 @@ class Listener:
     not sent; readings are still recorded). `check_forward`: ask `forward` (C-FIND) before
     reading whether it already holds the SR. `processor_factory`: builds the `Processor` in
     the worker thread (tests pass one with a shared `Reader`); by default one with `model`,
-    `explain` and `modalities`. `stats` counts what happened; `recent` holds the latest
+    `explain`, `modalities` and `overlay` (also forward the overlay as a derived Secondary
+    Capture). `stats` counts what happened; `recent` holds the latest
     outcomes (at most 1000), in order.
     """
 
@@ -200,14 +201,15 @@ class Listener:
                  allow: list[str] | None = None,
                  forward: Destination | None = None, check_forward: bool = True,
                  model: str | None = None, explain: bool = True,
-                 modalities: tuple[str, ...] = DEFAULT_MODALITIES,
+                 modalities: tuple[str, ...] = DEFAULT_MODALITIES, overlay: bool = False,
                  processor_factory: Callable[..., Processor] | None = None) -> None:
         self.port, self.host, self.ae_title = port, host, ae_title(ae)
         self.allow = [ae_title(a, "an allowed AE title") for a in allow] if allow else None
         self.forward, self.check_forward = forward, check_forward
         self.store_path = Path(store_path)
         self._factory = processor_factory
-        self._options = dict(model=model, explain=explain, modalities=modalities)
+        self._options = dict(model=model, explain=explain, modalities=modalities,
+                             overlay=overlay)
         self.stats = Stats()
         self.recent: deque[Outcome] = deque(maxlen=1000)  # the latest outcomes, in order
         self._jobs: queue.Queue[tuple[Dataset | None, bytes | None, str, Future[Outcome]] | None]

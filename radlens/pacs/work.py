@@ -108,7 +108,7 @@ class Outcome:
     radiograph: `REFUSALS`) or "failed" (not interpretable, or the SR not delivered);
     `error_type` and `reason` say why. `key`: its SOP Instance UID (kept in
     the store; `summary` gives `tag` instead). `sr_uid`: the SR's SOP Instance UID.
-    `read_s`: seconds to decode and interpret; `sr_s`: to write the SR; `send_s`: to
+    `read_s`: seconds to decode and interpret; `sr_s`: to build the SR (and overlay); `send_s`: to
     deliver it; `total_s`: seconds in the node. `positive`: labels called positive.
     """
 
@@ -196,7 +196,9 @@ class Processor:
     (default: one with the bundled models, made on first use, `model` and `explain`).
     `modalities`: the modalities read. `decode_timeout_s` / `decode_memory_mb`: limits of the
     decode child (0 s: decode in this process). `spool`: the parent of the private temporary
-    folder (default: the system's).
+    folder (default: the system's). `overlay`: also deliver the overlay picture as a derived
+    Secondary Capture in the same study (`radlens.report.export.secondary_capture`), after
+    the SR and before the instance is recorded done.
     """
 
     def __init__(self, store: ResultStore | None,
@@ -205,7 +207,7 @@ class Processor:
                  reader: Reader | None = None, model: str | None = None,
                  explain: bool = True, modalities: tuple[str, ...] = DEFAULT_MODALITIES,
                  decode_timeout_s: float = 60.0, decode_memory_mb: int = 3072,
-                 spool: str | os.PathLike[str] | None = None) -> None:
+                 spool: str | os.PathLike[str] | None = None, overlay: bool = False) -> None:
         from radlens.pacs import quiet_identifying_logs
 
         quiet_identifying_logs()
@@ -213,6 +215,7 @@ class Processor:
         self.modalities = tuple(m.strip().upper() for m in modalities if m.strip())
         self._reader, self._model, self._explain = reader, model, explain
         self._limits = (decode_timeout_s, decode_memory_mb)
+        self.overlay = overlay
         self._decoder: Any = None
         parent = Path(spool) if spool is not None else Path(tempfile.gettempdir())
         sweep_stale(parent)
@@ -365,7 +368,7 @@ class Processor:
                     ds.save_as(fh, enforce_file_format=True)
             t_read = time.perf_counter()
             try:
-                interp = self._read(src)
+                image, interp = self._read(src)
             except RadlensError as exc:
                 return self.fail(key, type(exc).__name__, exc.reason,
                                  time.perf_counter() - start, time.perf_counter() - t_read)
@@ -381,6 +384,7 @@ class Processor:
             except DataError as exc:
                 return self.fail(key, "NoReport", exc.reason, time.perf_counter() - start,
                                  read_s)
+            sc = self._overlay(image, interp, patient, key) if self.overlay else None
             sr_s = time.perf_counter() - t_sr
         finally:
             with contextlib.suppress(FileNotFoundError):
@@ -391,6 +395,8 @@ class Processor:
         if self.deliver is not None:
             try:
                 self.deliver(sr)
+                if sc is not None:
+                    self.deliver(sc)
             except PacsError as exc:
                 return self.fail(key, "SendFailed", exc.reason, time.perf_counter() - start,
                                  read_s)
@@ -404,8 +410,20 @@ class Processor:
         return Outcome(key, "done", sr_uid=sr_uid, read_s=read_s, total_s=elapsed,
                        positive=positive, sr_s=sr_s, send_s=send_s)
 
-    def _read(self, path: Path) -> Interpretation:
+    def _read(self, path: Path) -> tuple[Image, Interpretation]:
+        from radlens.io import load_image
+
         decoder = self._decoder_or_none()
-        image: Image | str = decoder.load(path) if decoder is not None else str(path)
-        result = self.reader.read(image)
-        return result
+        image = decoder.load(path) if decoder is not None else load_image(path)
+        return image, self.reader.read(image)
+
+    @staticmethod
+    def _overlay(image: Image, interp: Interpretation, patient: Any, key: str) -> Any:
+        from radlens.render.overlay import overlay_rgb
+        from radlens.report.export.secondary_capture import build_overlay_sc
+
+        study = patient.study_uid or interp.image.study_instance_uid or ""
+        return build_overlay_sc(overlay_rgb(image, interp), patient,
+                                series_uid=_derived("sc-series", study),
+                                sop_uid=_derived("sc", key), model=interp.models[0].name
+                                if interp.models else "radlens")

@@ -72,6 +72,18 @@ def render_overlay(image: Image, interpretation: Interpretation, path: str | os.
     boxes are in image pixel coordinates. The output is downscaled so its longer side is at
     most `max_side` pixels. Raises `InputError` when the PNG cannot be written.
     """
+    out = Path(path)
+    try:
+        PILImage.fromarray(overlay_rgb(image, interpretation, max_side), mode="RGB").save(
+            out, format="PNG")
+    except OSError as exc:
+        raise InputError(f"cannot write the overlay PNG ({exc.strerror or exc})", out) from exc
+
+
+def overlay_rgb(image: Image, interpretation: Interpretation, max_side: int = 1024
+                ) -> np.ndarray:
+    """The overlay of `render_overlay` as an RGB array (h, w, 3) uint8, `image` scaled so its
+    longer side is at most `max_side` pixels (rows and columns scaled alike)."""
     pixels = np.clip(np.asarray(image.pixels, dtype=np.float32), 0, 1)
     height, width = pixels.shape
     scale = min(1.0, max_side / max(height, width))
@@ -109,8 +121,4 @@ def render_overlay(image: Image, interpretation: Interpretation, path: str | os.
         draw.text((5, y + 1), line, fill=(0, 0, 0), font=font)
         draw.text((4, y), line, fill=(255, 255, 255), font=font)
         y += font.size * 1.25 if hasattr(font, "size") else 14
-    out = Path(path)
-    try:
-        canvas.save(out, format="PNG")
-    except OSError as exc:
-        raise InputError(f"cannot write the overlay PNG ({exc.strerror or exc})", out) from exc
+    return np.asarray(canvas, dtype=np.uint8)

@@ -226,3 +226,39 @@ def test_bearer_token_and_ca_file_reach_the_session(tmp_path: Path) -> None:
     assert session.verify == str(ca)
     with pytest.raises(Exception, match="either a user and password or a bearer token"):
         Auth(user="u", token="t")
+
+
+def test_overlay_goes_into_the_study_as_one_derived_secondary_capture(
+        orthanc: Orthanc, sample_cr: Path, pacs: DicomWeb, reader: Any,
+        tmp_path: Path) -> None:
+    import pydicom
+
+    path = fresh_copy(sample_cr, tmp_path / "cr.dcm")
+    orthanc.upload(path)
+    src = pydicom.dcmread(path, stop_before_pixels=True)
+    study = src.StudyInstanceUID
+
+    def overlays() -> list[Any]:
+        found = pacs.client.search_for_instances(study, search_filters={"Modality": "OT"})
+        return [pacs.client.retrieve_instance(study, i["0020000E"]["Value"][0],
+                                              i["00080018"]["Value"][0]) for i in found]
+
+    for attempt in range(2):  # the second pull finds the instance done: nothing sent again
+        with ResultStore(tmp_path / "overlay.sqlite") as st, \
+                Processor(st, pacs.store, reader=reader, overlay=True) as proc:
+            results = pull(pacs, st, study=study, push=True, processor=proc)
+        assert [o.status for r in results for o in r.outcomes] == \
+            (["done"] if attempt == 0 else ["skipped"])
+        found = overlays()
+        assert len(found) == 1 and len(_srs(pacs, study)) == 1
+    sc = found[0]
+    assert list(sc.ImageType)[:2] == ["DERIVED", "SECONDARY"]
+    assert sc.StudyInstanceUID == study and sc.SeriesInstanceUID != src.SeriesInstanceUID
+    assert sc.PatientID == src.PatientID and sc.BurnedInAnnotation == "YES"
+    ref = sc.SourceImageSequence[0]
+    assert (ref.ReferencedSOPInstanceUID, ref.ReferencedSOPClassUID) == \
+        (src.SOPInstanceUID, src.SOPClassUID)
+    assert sc.PhotometricInterpretation == "RGB" and max(sc.Rows, sc.Columns) <= 1024
+    assert sc.pixel_array.shape == (sc.Rows, sc.Columns, 3)
+    sc.save_as(tmp_path / "sc.dcm", enforce_file_format=True)
+    assert dciodvfy_errors(tmp_path / "sc.dcm") == []
