@@ -106,11 +106,18 @@ def zeroshot_prompts(label: str,
                      table: dict[str, Any] | None = None) -> tuple[list[str], list[str]]:
     """(positive prompts, negative prompts) for zero-shot classification of `label`.
 
-    CheXzero style: "{finding}" vs "no {finding}", over every phrasing of the finding.
+    CheXzero style: "{finding}" vs "no {finding}", over every phrasing of the finding. A
+    finding whose templates entry has its own whole-sentence ``positive`` and ``negative``
+    lists uses those instead: "No Finding" is itself a negation, so "no finding" vs "no no
+    finding" would ask the opposite question; its prompts are "normal chest radiograph." and
+    the like vs "abnormal chest radiograph.".
     """
     t = table or _packaged()
     finding = canonical(label, t)
-    names = _entry(finding, t).get("names", [finding]) if finding != NO_FINDING else [finding]
+    entry = _entry(finding, t)
+    if entry.get("positive") and entry.get("negative"):
+        return list(entry["positive"]), list(entry["negative"])
+    names = entry.get("names", [finding]) if finding != NO_FINDING else [finding]
     zs = t.get("zeroshot", t["generic"])
     return ([p.format(finding=n) for p in zs["positive"] for n in names],
             [p.format(finding=n) for p in zs["negative"] for n in names])

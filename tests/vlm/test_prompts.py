@@ -63,3 +63,11 @@ def test_user_template_file(tmp_path: Path) -> None:
     bad.write_text("{}")
     with pytest.raises(DataError, match=r"bad\.json"):
         prompts.load_templates(bad)
+
+
+def test_no_finding_prompts_ask_normal_vs_abnormal() -> None:
+    """'No Finding' is a negation: its prompts are whole sentences, never 'no no finding'."""
+    pos, neg = prompts.zeroshot_prompts("No Finding")
+    assert "normal chest radiograph." in pos and "abnormal chest radiograph." in neg
+    assert not any(p.startswith("no no") for p in pos + neg)
+    assert not set(pos) & set(neg)
