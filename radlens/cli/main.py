@@ -25,7 +25,7 @@ from radlens.errors import RadlensError
 COMMAND_MODULES: tuple[str, ...] = ("read", "ask", "label", "train", "evaluate", "score", "compare",
                                     "batch", "serve", "segment_eval",
                                     "ground_eval", "zeroshot", "index", "search", "pacs",
-                                    "classify", "robustness")
+                                    "classify", "robustness", "synth")
 
 
 def error_line(message: str) -> str:

@@ -76,6 +76,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_train_segmenter(sub)
     add_train_localiser(sub)
     add_train_vlm(sub)
+    from radlens.cli.synth import add_train_generator
+
+    add_train_generator(sub)
     b = sub.add_parser(
         "bundle", help="copy an exported run into the package's bundled weights",
         description="Copy RUN/model.safetensors and RUN/model.json into radlens/weights (or "
