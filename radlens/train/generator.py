@@ -309,7 +309,8 @@ def _portable(cfg: GeneratorConfig) -> dict[str, Any]:
     from radlens.paths import data_root
 
     d = cfg.as_dict()
-    for root in sorted({str(data_root()), str(data_root().resolve())}, key=len, reverse=True):
+    roots = {str(data_root()), str(data_root().resolve()), "../shared/data"}
+    for root in sorted(roots, key=len, reverse=True):
         d["data"] = d["data"].replace(root, "<data>")
     d["out"] = "<run>"
     return d
