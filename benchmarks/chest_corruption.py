@@ -32,12 +32,9 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from classifier_shortcuts import _resolve
+from classifier_shortcuts import training_data
 
 from radlens.data import corruptions
-from radlens.data import spec as data_spec
-from radlens.data.samples import harmonise
-from radlens.data.splits import assign_patients
 from radlens.grounding.data import side_masks
 from radlens.grounding.metrics import dice
 from radlens.io import image_from_array, load_image
@@ -53,9 +50,7 @@ FULL_RES = ("nih-cxr14", "tb-cxr")
 
 def validation_films(loaded: Any, root: Path, n: int, seed: int) -> list[Any]:
     """Samples of the model's validation patients from the full-resolution adult sets."""
-    cfg = loaded.card["training"]["config"]
-    ds = harmonise([data_spec.load(_resolve(s, root)) for s in cfg["data"]], cfg["labels"])
-    assign = assign_patients(ds, (1 - cfg["val_fraction"], cfg["val_fraction"]), cfg["seed"])
+    ds, assign = training_data(loaded, str(root))
     val = [s for s in ds.samples if assign[s.patient_id] == 1
            and any(k in str(s.source) for k in FULL_RES)]
     rng = np.random.default_rng(seed)

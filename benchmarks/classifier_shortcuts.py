@@ -46,14 +46,21 @@ def _resolve(spec: str, root: Path) -> str:
     return spec.replace("<data>", str(root))
 
 
-def validation_split(loaded: Any, data: str | None, cache_dir: str) -> tuple[Split, np.ndarray]:
-    """The decoded data of a model's training run and the indices of its validation patients,
-    recomputed from the card's training config (data specs, fractions, seed); `data`: the data
-    root (default `radlens.paths.data_root`), `cache_dir`: where decoded images are cached."""
+def training_data(loaded: Any, data: str | None) -> tuple[Any, dict[str, int]]:
+    """The harmonised dataset of a model's training run and its patient assignment (patient
+    id -> 0 train, 1 validation), recomputed from the card's training config (data specs,
+    fractions, seed); `data`: the data root (default `radlens.paths.data_root`)."""
     cfg = loaded.card["training"]["config"]
     root = Path(data) if data else data_root()
     ds = harmonise([data_spec.load(_resolve(s, root)) for s in cfg["data"]], cfg["labels"])
-    assign = assign_patients(ds, (1 - cfg["val_fraction"], cfg["val_fraction"]), cfg["seed"])
+    return ds, assign_patients(ds, (1 - cfg["val_fraction"], cfg["val_fraction"]), cfg["seed"])
+
+
+def validation_split(loaded: Any, data: str | None, cache_dir: str) -> tuple[Split, np.ndarray]:
+    """The decoded data of a model's training run and the indices of its validation patients
+    (`training_data`); `cache_dir`: where decoded images are cached."""
+    cfg = loaded.card["training"]["config"]
+    ds, assign = training_data(loaded, data)
     cache = Path(cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
     split = Split(ds, cfg["size"], cache / f"cache-all-{cfg['size']}-{len(ds)}.npz", True)
