@@ -48,7 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "nearest-training-image distances (pixel and feature space) against the "
                     "real-val-to-train distribution with a PNG sheet of the closest pairs, and "
                     "conditioning fidelity (bundled classifier recovers the label / bundled "
-                    "segmenter recovers the mask).")
+                    "segmenter recovers the mask); for the mask model also mask-guided "
+                    "augmentation (a small segmenter on a few real pairs, with warped copies "
+                    "and with images generated from the warped masks).")
     e.add_argument("--model", required=True, help="generator name, card path or run folder")
     e.add_argument("--data", required=True, metavar="SPEC",
                    help="medmnist:FILE.npz (class models) or covid:FOLDER (mask model)")
@@ -63,6 +65,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     e.add_argument("--sheet", default=None, help="PNG of the closest generated/training pairs")
     e.add_argument("--cache-dir", default=None, help="folder for decoded chest-film caches")
+    e.add_argument("--augment-real", type=int, default=25,
+                   help="mask model: real image/mask pairs in the mask-guided augmentation "
+                        "experiment (default 25; 0 skips it)")
+    e.add_argument("--augment-steps", type=int, default=300,
+                   help="mask model: training steps of each segmenter in that experiment")
     e.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     e.add_argument("--json", action="store_true", help="print the report as JSON")
     e.set_defaults(func=run_evaluate)
@@ -215,6 +222,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     set_threads(args.threads)
     report = evaluate(args.model, args.data, n=args.n, steps=args.steps,
                       guidance=args.guidance, tstr_n=args.tstr_n, seed=args.seed,
-                      sheet=args.sheet, cache_dir=args.cache_dir)
+                      sheet=args.sheet, cache_dir=args.cache_dir,
+                      augment_real=args.augment_real, augment_steps=args.augment_steps)
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0
