@@ -119,6 +119,8 @@ def test_sr_references_the_source_and_reads_back(tmp_path: Path) -> None:
 
     doc = hd.sr.srread(path)
     assert len(doc.content.get_planar_roi_measurement_groups()) == 1
+    # every group (not only the one the document was constructed with) is in the file, in order
+    assert len(doc.content.get_image_measurement_groups()) == len(names) - 1 == 3
 
 
 def test_deidentify_removes_patient_fields(tmp_path: Path) -> None:

@@ -192,9 +192,17 @@ def write_sr(interp: Interpretation, report: Report, patient: Patient, path: Pat
 
 def build_sr(interp: Interpretation, report: Report, patient: Patient, *,
              series_uid: str | None = None, sop_uid: str | None = None) -> Any:
-    """The SR of `interp` and `report` as a highdicom `Comprehensive3DSR` (a pydicom
-    `Dataset` with its file meta), not written anywhere: what `write_sr` saves, for a caller
-    that sends it on (C-STORE, STOW-RS) without a file. Arguments and errors as `write_sr`.
+    """The SR of `interp` and `report` as a pydicom `Dataset` with its file meta, not written
+    anywhere: what `write_sr` saves, for a caller that sends it on (C-STORE, STOW-RS) without
+    a file. Arguments and errors as `write_sr`.
+
+    Every content item is made by highdicom. Its `Comprehensive3DSR` constructor deep-copies,
+    re-parses and searches the whole content tree (most of the SR's cost with 15 findings),
+    so the document is constructed with the first measurement group and the others are then
+    appended to its Imaging Measurements container; they reference the same source image, so
+    the evidence the constructor checked holds for them. The result is the same data set;
+    it is returned as a plain pydicom `Dataset` (highdicom's parsed `.content` view would
+    show the first group only). `highdicom.sr.srread` of the saved file gives the full view.
     """
     hd = _deps.require("highdicom", "DICOM SR export", "highdicom")
     ev = _evidence(patient)
@@ -210,7 +218,7 @@ def build_sr(interp: Interpretation, report: Report, patient: Patient, *,
     content = hd.sr.MeasurementReport(
         observation_context=hd.sr.ObservationContext(observer_device_context=device),
         procedure_reported=_concept(hd, codes.get("procedure")),
-        imaging_measurements=groups or None)
+        imaging_measurements=groups[:1])
     root = content[0]
     for key, section in (("comparison_text", "comparison"), ("findings_text", "findings"),
                          ("impression_text", "impression")):
@@ -227,4 +235,21 @@ def build_sr(interp: Interpretation, report: Report, patient: Patient, *,
         manufacturer="radlens", is_complete=True, is_final=False, is_verified=False,
         series_description="radlens draft report (AI, unverified)")
     sr.CodingSchemeIdentificationSequence = coding_schemes()
-    return sr
+    _append_groups(sr, groups[1:])
+    from pydicom.dataset import Dataset
+
+    ds = Dataset(sr)
+    ds.file_meta = sr.file_meta
+    return ds
+
+
+IMAGING_MEASUREMENTS = "126010"  # DCM code of TID 1500's Imaging Measurements container
+
+
+def _append_groups(sr: Any, groups: list[Any]) -> None:
+    """Append measurement groups (highdicom templates) to the Imaging Measurements container
+    of a constructed TID 1500 document, in order."""
+    container = next(item for item in sr.ContentSequence if item.ValueType == "CONTAINER"
+                     and item.ConceptNameCodeSequence[0].CodeValue == IMAGING_MEASUREMENTS)
+    for group in groups:
+        container.ContentSequence.extend(group)
