@@ -18,7 +18,9 @@
   send it again later: nothing is duplicated); 0x0110 on an internal error.
 
 `Destination` is the C-STORE peer the SRs go to (``--forward AE@HOST:PORT``), with retries,
-and the C-FIND query that tells whether it already holds an SR.
+and the C-FIND query that tells whether it already holds an SR. Its association is kept open
+between films (C-FIND, SR and Secondary Capture contexts in one association) and opened again
+when the peer has closed it, it has been idle for `LINK_IDLE_S`, or a send failed.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -49,6 +52,21 @@ OUT_OF_RESOURCES, PROCESSING_FAILURE = 0xA700, 0x0110
 _UNDERSTAND = {"Malformed", "DecodeError", "DecodeTimeoutError", "UnsupportedFormatError",
                "InputError"}
 _SR_OK = {0x0000, 0xB000, 0xB006, 0xB007}  # success and the C-STORE warnings
+#: Abstract syntaxes every forward association asks for: Comprehensive 3D SR, Secondary
+#: Capture (the overlay) and the study-root C-FIND model.
+LINK_CONTEXTS = ("1.2.840.10008.5.1.4.1.1.88.34", "1.2.840.10008.5.1.4.1.1.7",
+                 "1.2.840.10008.5.1.4.1.2.2.1")
+LINK_IDLE_S = 20.0  # a kept-open association idle longer than this is closed and reopened
+
+
+class _Link:
+    """The kept-open association of one `Destination` (guarded by `lock`)."""
+
+    def __init__(self) -> None:
+        self.assoc: Any = None
+        self.used = 0.0
+        self.opened = 0  # associations opened so far (for tests and logs)
+        self.lock = threading.RLock()
 
 
 def _ae() -> Any:
@@ -89,6 +107,7 @@ class Destination:
     calling: str = "RADLENS"
     backoff: Backoff = field(default_factory=Backoff)
     timeout_s: float = 60.0
+    link: _Link = field(default_factory=_Link, compare=False, repr=False)
 
     @classmethod
     def parse(cls, text: str, calling: str = "RADLENS", backoff: Backoff | None = None
@@ -104,30 +123,65 @@ class Destination:
     def __str__(self) -> str:
         return f"{self.ae}@{self.host}:{self.port}"
 
-    def _associate(self, contexts: list[tuple[str, list[str] | None]]) -> Any:
+    def _associate(self, abstracts: list[str]) -> Any:
+        from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
         pynetdicom = _ae()
         ae = pynetdicom.AE(ae_title=self.calling)
         ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = self.timeout_s
-        for abstract, syntaxes in contexts:
-            ae.add_requested_context(abstract, syntaxes)
+        for abstract in abstracts:
+            ae.add_requested_context(abstract, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
         assoc = ae.associate(self.host, self.port, ae_title=self.ae)
         if not assoc.is_established:
             why = "rejected the association" if assoc.is_rejected else "did not answer"
             raise _Transient(f"{self} {why}")
+        self.link.opened += 1
         return assoc
 
+    def _session(self, abstract: str) -> Any:
+        """The kept-open association, (re)opened when it is gone, idle too long or lacks
+        `abstract`; call with `link.lock` held."""
+        link, now = self.link, time.monotonic()
+        a = link.assoc
+        if a is not None and (not a.is_established or now - link.used > LINK_IDLE_S
+                              or not any(cx.abstract_syntax == abstract
+                                         for cx in a.accepted_contexts)):
+            self._drop(release=a.is_established)
+        if link.assoc is None:
+            wanted = list(dict.fromkeys((*LINK_CONTEXTS, abstract)))
+            link.assoc = self._associate(wanted)
+        link.used = now
+        return link.assoc
+
+    def _drop(self, release: bool = False) -> None:
+        a, self.link.assoc = self.link.assoc, None
+        if a is None:
+            return
+        try:
+            a.release() if release else a.abort()
+        except Exception:  # the association is being thrown away
+            log.debug("closing the association to %s failed", self)
+
+    def close(self) -> None:
+        """Release the kept-open association, if any (the next call opens a new one)."""
+        with self.link.lock:
+            self._drop(release=self.link.assoc is not None and self.link.assoc.is_established)
+
     def store(self, ds: Dataset) -> None:
-        """C-STORE `ds` at the destination, retried with back-off; `PacsError` at last."""
-        from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+        """C-STORE `ds` at the destination over the kept-open association, retried with
+        back-off (each retry on a new association); `PacsError` at last."""
 
         def send() -> None:
-            assoc = self._associate([(str(ds.SOPClassUID),
-                                      [ExplicitVRLittleEndian, ImplicitVRLittleEndian])])
-            try:
-                status = assoc.send_c_store(ds)
-            finally:
-                assoc.release()
-            code = int(getattr(status, "Status", -1)) if status else -1
+            with self.link.lock:
+                assoc = self._session(str(ds.SOPClassUID))
+                try:
+                    status = assoc.send_c_store(ds)
+                except Exception:
+                    self._drop()
+                    raise
+                code = int(getattr(status, "Status", -1)) if status else -1
+                if code == -1 or not assoc.is_established:
+                    self._drop()
             if code == -1:
                 raise _Transient(f"{self} gave no C-STORE answer")
             if code not in _SR_OK:
@@ -149,17 +203,25 @@ class Destination:
         query.StudyInstanceUID, query.SeriesInstanceUID, query.SOPInstanceUID = study, series, sop
 
         def find() -> bool:
-            assoc = self._associate([(model, None)])
-            found = False
-            try:
-                for status, identifier in assoc.send_c_find(query, model):
-                    code = int(getattr(status, "Status", -1)) if status else -1
-                    if code in (0xFF00, 0xFF01) and identifier is not None:
-                        found = found or str(identifier.get("SOPInstanceUID", "")) == sop
-                    elif code not in (0x0000, 0xFF00, 0xFF01):
-                        raise PacsError(f"{self} refused the C-FIND (status 0x{code:04X})")
-            finally:
-                assoc.release()
+            found, answered = False, False
+            with self.link.lock:
+                assoc = self._session(model)
+                try:
+                    for status, identifier in assoc.send_c_find(query, model):
+                        code = int(getattr(status, "Status", -1)) if status else -1
+                        if code in (0xFF00, 0xFF01) and identifier is not None:
+                            found = found or str(identifier.get("SOPInstanceUID", "")) == sop
+                        elif code == 0x0000:
+                            answered = True
+                        elif code != -1:
+                            raise PacsError(f"{self} refused the C-FIND (status 0x{code:04X})")
+                except Exception:
+                    self._drop()
+                    raise
+                if not answered:
+                    self._drop()
+            if not answered:
+                raise _Transient(f"{self} gave no complete C-FIND answer")
             return found
 
         return with_retry(find, f"C-FIND at {self}", backoff=self.backoff,
@@ -365,6 +427,8 @@ class Listener:
             self._jobs.put(None)
             self._worker.join(timeout=120)
             self._worker = None
+        if self.forward is not None:
+            self.forward.close()
 
     def __enter__(self) -> Listener:
         self.start()

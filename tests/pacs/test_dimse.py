@@ -175,3 +175,32 @@ def test_a_killed_nodes_temporary_folder_is_removed(tmp_path: Path) -> None:
     alive.mkdir()
     assert sweep_stale(tmp_path) == 1
     assert not dead.exists() and alive.exists()
+
+
+def test_the_forward_association_is_kept_open_and_reopened(orthanc: Orthanc,
+                                                           tmp_path: Path) -> None:
+    """Stores and C-FINDs share one association; a dropped one is replaced, not fatal."""
+    dest = Destination("ORTHANC", "127.0.0.1", orthanc.dicom_port, LISTENER_AE,
+                       Backoff(3, 0.1))
+    rng = np.random.default_rng(0)
+    heads = []
+    for k in range(3):
+        path = film_as_dicom(rng.integers(0, 255, (32, 32), dtype=np.uint8),
+                             tmp_path / f"f{k}.dcm", patient=f"LINK{k}")
+        ds = pydicom.dcmread(path)
+        dest.store(ds)
+        heads.append(ds)
+    assert all(dest.has_instance(d.StudyInstanceUID, d.SeriesInstanceUID, d.SOPInstanceUID)
+               for d in heads)
+    assert not dest.has_instance(heads[0].StudyInstanceUID, heads[0].SeriesInstanceUID,
+                                 "1.2.3.4.5.6.7.8.9")
+    assert dest.link.opened == 1
+    dest.link.assoc.abort()  # the peer (or the network) dropped it
+    late = pydicom.dcmread(film_as_dicom(rng.integers(0, 255, (32, 32), dtype=np.uint8),
+                                         tmp_path / "late.dcm", patient="LINK9"))
+    dest.store(late)
+    assert dest.link.opened == 2
+    assert dest.has_instance(late.StudyInstanceUID, late.SeriesInstanceUID,
+                             late.SOPInstanceUID)
+    dest.close()
+    assert dest.link.assoc is None
