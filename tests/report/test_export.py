@@ -123,6 +123,25 @@ def test_sr_references_the_source_and_reads_back(tmp_path: Path) -> None:
     assert len(doc.content.get_image_measurement_groups()) == len(names) - 1 == 3
 
 
+def test_built_sr_encodes_as_a_file_with_a_plain_dcmwrite(tmp_path: Path) -> None:
+    """What STOW-RS and C-STORE senders do with `build_sr`'s data set (no enforce flag)."""
+    import io
+
+    from radlens.report.export.dicom_sr import build_sr
+    from radlens.report.export.patient import patient_for
+
+    src = _dicom_source(tmp_path)
+    head = pydicom.dcmread(src, stop_before_pixels=True)
+    i = _interp(str(src), study_instance_uid=head.StudyInstanceUID,
+                series_instance_uid=head.SeriesInstanceUID, sop_instance_uid=head.SOPInstanceUID)
+    ds = build_sr(i, write_report(i), patient_for(i.image))
+    buf = io.BytesIO()
+    pydicom.dcmwrite(buf, ds)
+    back = pydicom.dcmread(io.BytesIO(buf.getvalue()))
+    assert back.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
+    assert back.StudyInstanceUID == head.StudyInstanceUID
+
+
 def test_deidentify_removes_patient_fields(tmp_path: Path) -> None:
     src = _dicom_source(tmp_path)
     i = _interp(str(src), patient_age_years=93.0)

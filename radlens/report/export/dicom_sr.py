@@ -239,7 +239,7 @@ def build_sr(interp: Interpretation, report: Report, patient: Patient, *,
     from pydicom.dataset import Dataset
 
     ds = Dataset(sr)
-    ds.file_meta = sr.file_meta
+    ds.file_meta, ds.preamble = sr.file_meta, sr.preamble  # written by a plain dcmwrite too
     return ds
 
 
