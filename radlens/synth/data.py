@@ -1,9 +1,18 @@
 """Training and evaluation arrays for the generators.
 
-Two data specs (``radlens.data.spec`` syntax):
+Three data specs (``radlens.data.spec`` syntax):
 
 - ``medmnist:FILE.npz`` (a 2-D grey MedMNIST file): images of the official ``train`` and
   ``val`` splits with their class labels, at the file's side (28 px);
+- ``kermany:FOLDER`` (one Kermany split folder with ``NORMAL/`` and ``PNEUMONIA/``, read by
+  `radlens.data.adapters.kermany`): whole films resized to `size` x `size` (stretch,
+  antialiased) with the classes of ``kermany.json`` (package data): normal, bacterial
+  pneumonia, viral pneumonia (the PNEUMONIA file name says ``bacteria`` or ``virus``; a file
+  saying neither is skipped with a warning naming it). Split by patient (file-name patient
+  id) with `radlens.data.splits.assign_patients` at the table's fractions and seed (80/20,
+  seed 0: the split of the bundled ``radlens-cxr-lite0`` classifier, whose held-out Kermany
+  patients thus form the validation side). Unreadable images are skipped with a counted
+  warning naming each file;
 - ``covid:FOLDER`` (the covid-cxr folder with ``metadata.csv``, ``images/`` and the lung-mask
   folders): every frontal film with an expert lung mask, resized whole to `size` x `size`
   (stretch, antialiased), with the union of both lungs as the mask. The v7labs ("full" lung
@@ -16,14 +25,23 @@ Arrays: images uint8 (N, S, S) (0-255, air dark); labels int64 (N,); masks bool 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from radlens.errors import DataError
+
+if TYPE_CHECKING:
+    from radlens.data.samples import Sample
 
 log = logging.getLogger(__name__)
 
@@ -52,18 +70,23 @@ class GenData:
 
 def load(spec: str, size: int = LUNG_MASK_SIZE, cache: Path | None = None,
          progress: bool = False) -> GenData:
-    """The arrays of a ``medmnist:FILE.npz`` or ``covid:FOLDER`` spec (module docstring).
-    `size`: side for chest films (ignored for MedMNIST). `cache`: .npz cache of the decoded
-    chest films. `DataError` naming the spec when it is neither."""
+    """The arrays of a ``medmnist:FILE.npz``, ``kermany:FOLDER`` or ``covid:FOLDER`` spec
+    (module docstring). `size`: side in px of chest films (ignored for MedMNIST). `cache`:
+    path stem of the .npz caches of decoded chest films (e.g. ``RUN/cache``). `progress`: a
+    tqdm bar while decoding. `DataError` naming the spec when it is none of these."""
     from radlens.data import spec as data_spec
 
-    kind, path, _opts = data_spec.parse(spec)
+    kind, path, opts = data_spec.parse(spec)
     if kind == "medmnist":
         return _medmnist(path)
     if kind == "covid":
         return _lungs(path, size, cache, progress)
-    raise DataError("generators train on medmnist:FILE.npz (class labels) or covid:FOLDER "
-                    f"(lung masks), not {kind!r} data", spec)
+    if kind == "kermany":
+        if opts:
+            raise DataError(f"a kermany spec takes no options (got {', '.join(opts)})", spec)
+        return _kermany(path, size, cache, progress)
+    raise DataError("generators train on medmnist:FILE.npz or kermany:FOLDER (class labels) "
+                    f"or covid:FOLDER (lung masks), not {kind!r} data", spec)
 
 
 def _medmnist(path: Path) -> GenData:
@@ -117,3 +140,103 @@ def _lungs(path: Path, size: int, cache: Path | None, progress: bool) -> GenData
              size)
     return GenData("mask", size, (), parts[0][0], parts[1][0], train_masks=parts[0][1],
                    val_masks=parts[1][1], source=source, dataset="covid-cxr-lungs")
+
+
+@cache
+def kermany_table() -> dict[str, Any]:
+    """The class table of the ``kermany:FOLDER`` spec (``radlens/synth/kermany.json``):
+    classes (name, folder, subtype, pneumonia), split, judging classifier and source."""
+    text = resources.files("radlens.synth").joinpath("kermany.json").read_text("utf-8")
+    table: dict[str, Any] = json.loads(text)
+    return table
+
+
+def kermany_class(path: str, subtype: str, classes: Sequence[dict[str, Any]]) -> int | None:
+    """Index into `classes` of the Kermany film at `path` (its folder, NORMAL or PNEUMONIA)
+    with the adapter's `subtype` ("bacteria", "virus", ...); None when no class fits."""
+    folder = Path(path).parent.name
+    for k, c in enumerate(classes):
+        if c["folder"] == folder and c["subtype"] in (None, subtype):
+            return k
+    return None
+
+
+def _kermany(path: Path, size: int, cache: Path | None, progress: bool) -> GenData:
+    from radlens.data.adapters import kermany
+    from radlens.data.splits import assign_patients
+
+    table = kermany_table()
+    classes = table["classes"]
+    ds = kermany(path)  # DataError: folder missing, not the layout, no images
+    # on the whole folder, so the split is the one the bundled classifier was trained with
+    assign = assign_patients(ds, table["split"]["fractions"], table["split"]["seed"])
+    samples, ys = [], []
+    for s in ds.samples:
+        k = kermany_class(s.path, s.meta.get("subtype", ""), classes)
+        if k is None:
+            log.warning("skipping %s: the file name says neither bacteria nor virus", s.path)
+        else:
+            samples.append(s)
+            ys.append(k)
+    if len(samples) < len(ds.samples):
+        log.warning("%d PNEUMONIA file(s) without a subtype skipped",
+                    len(ds.samples) - len(samples))
+    images, kept = _decode_cached(samples, size, cache, progress, path)
+    y = np.asarray(ys, np.int64)[kept]
+    side = np.array([assign[samples[i].patient_id] for i in kept])
+    names = tuple(str(c["name"]) for c in classes)
+    for part, label in enumerate(("train", "validation")):
+        missing = [n for k, n in enumerate(names) if not (y[side == part] == k).any()]
+        if missing:
+            raise DataError(f"no {label} film of class(es) {', '.join(missing)} after the "
+                            "patient split: every class needs films on both sides", path)
+    tr = side == 0
+    n = int(tr.sum())
+    patients = len({samples[i].patient_id for i, t in zip(kept, tr, strict=True) if t})
+    f, seed = table["split"]["fractions"], table["split"]["seed"]
+    source = {**table["source"], "images": n, "patients": patients,
+              "classes": {c: int((y[tr] == k).sum()) for k, c in enumerate(names)},
+              "split": f"patients: {f[0]:.0%} train / {f[1]:.0%} validation "
+                       f"(radlens.data.splits.assign_patients, seed {seed})",
+              "licences": {table["source"]["licence"]: n}}
+    log.info("kermany class data: %d train, %d validation films at %d px", n,
+             len(y) - n, size)
+    return GenData("class", size, names, images[tr], images[~tr], y[tr], y[~tr],
+                   source=source, dataset=str(table["dataset"]))
+
+
+def _decode_cached(samples: Sequence[Sample], size: int, cache: Path | None, progress: bool,
+                   where: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 films (K, size, size), 0-255 air dark; indices (K,) of the readable `samples`),
+    decoded with `radlens.data.samples.decode_all` or read from
+    ``<cache>-kermany-<size>.npz`` when its key (SHA-256 of the paths and side) matches.
+    `DataError` naming `where` when no image is readable; unreadable ones are skipped with a
+    warning naming each (repeated on a cache hit)."""
+    from radlens.data.samples import decode_all
+
+    key = hashlib.sha256("|".join([*(s.path for s in samples), str(size)]).encode()
+                         ).hexdigest()[:16]
+    file = None if cache is None else cache.with_name(f"{cache.stem}-kermany-{size}.npz")
+    if file is not None and file.is_file():
+        try:
+            with np.load(file, allow_pickle=False) as z:
+                if str(z["key"]) == key:
+                    bad = z["skipped"].tolist()
+                    for p in bad:
+                        log.warning("skipping unreadable image %s (cached)", p)
+                    if bad:
+                        log.warning("%d unreadable image(s) skipped", len(bad))
+                    return z["images"], z["kept"]
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("ignoring unreadable cache %s (%s)", file, exc)
+    images, kept, skipped = decode_all(samples, size, progress)
+    if not kept:
+        raise DataError("no readable images", where)
+    idx = np.asarray(kept, np.int64)
+    if file is not None:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = file.with_name(f"{file.stem}.tmp.npz")
+        np.savez(tmp, images=images, kept=idx, key=np.array(key),
+                 skipped=np.array([p for p, _ in skipped], dtype=str))
+        os.replace(tmp, file)
+    return images, idx

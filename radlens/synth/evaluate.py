@@ -9,18 +9,22 @@ images of the data spec (`radlens.synth.data`):
   reach). Features: Inception weights are not available offline, so the space is that of a
   bundled radlens network: for MedMNIST generators the global-average-pooled last feature map
   (64-d) of the bundled classifier of that dataset (``radlens-pneumoniamnist``,
-  ``radlens-breastmnist``, MedViT-hybrid); for the chest-film generator the pooled deepest
+  ``radlens-breastmnist``, MedViT-hybrid); for the Kermany finding generator that of the
+  bundled paediatric chest classifier (``radlens-cxr-lite0``, 1280-d, images resized to its
+  160-px input); for the lung-mask chest-film generator the pooled deepest
   encoder features (320-d, EfficientNet-Lite0 block 15) of the bundled lung segmenter, on the
   64-px images resized to its 256-px input;
 - **usefulness** (class generators): train-on-synthetic-test-on-real: the same small CNN
   (`SmallCNN`) trained on m real training images and, separately, on m generated ones with the
-  same class counts, both scored by AUC on the real validation split (mean over 3 seeds);
+  same class counts, both scored by AUC on the real validation split (mean over 3 seeds;
+  more than two classes: mean one-vs-rest AUC);
 - **memorisation**: for every generated image, the distance to its nearest training image in
   pixel space (RMS difference of [0, 1] pixels) and in feature space; the same for every real
   validation image; the share of each below the 1st percentile of the real-validation
   distances; optionally a PNG sheet of the closest generated / training pairs;
 - **conditioning fidelity**: the bundled classifier's accuracy on the requested labels
-  (with its accuracy on real validation images for reference), or the bundled segmenter's Dice
+  (with its accuracy on real validation images for reference; Kermany findings: normal vs
+  pneumonia at the chest classifier's stored threshold), or the bundled segmenter's Dice
   between its lung mask of each generated film and the conditioning mask (with its Dice on the
   real validation films);
 - **mask-guided augmentation** (mask generators, `radlens.synth.augment`): a small segmenter
@@ -245,7 +249,7 @@ def evaluate(model: str, spec: str, n: int = 0, steps: int | None = None,
 
     gen = load_generator(model)
     cache = None if cache_dir is None else Path(cache_dir) / "cache"
-    data = gd.load(spec, gen.size, cache)
+    data = gd.load(spec, gen.size, cache, progress=gen.conditioning == "class")
     if data.conditioning != gen.conditioning or data.side != gen.size:
         raise DataError(f"the data is {data.conditioning}-conditioned at {data.side} px; the "
                         f"generator is {gen.conditioning}-conditioned at {gen.size} px", spec)
@@ -305,26 +309,16 @@ def _class_figures(data: Any, gen: Any, fake: np.ndarray, labels: np.ndarray,
                    train: np.ndarray, val: np.ndarray, rng: np.random.Generator, tstr_n: int,
                    seed: int) -> dict[str, Any]:
     from radlens.metrics import medmnist as mm
-    from radlens.models import medmnist
+    from radlens.synth.data import kermany_table
 
-    clf = medmnist.load(f"radlens-{data.dataset}")
-    task = clf.task_type
-    feats = {name: _medmnist_features(clf, x) for name, x in
-             (("fake", fake), ("train", train), ("val", val))}
-    out: dict[str, Any] = {"features": f"{clf.name} (MedViT-hybrid) global-average-pooled "
-                                       "last feature map, 64-d"}
+    judge = _cxr_judge if data.dataset == kermany_table()["dataset"] else _medmnist_judge
+    described, feats, fidelity, task = judge(data, gen, fake, labels, train, val)
+    out: dict[str, Any] = {"features": described}
     out["realism"] = realism(feats["fake"], feats["val"], feats["train"], rng)
     out["memorisation"] = memorisation(fake, feats["fake"], train, feats["train"], val,
                                        feats["val"])
-    pred = mm.predictions(clf.predict(fake[:, None]), task)
-    real_pred = mm.predictions(clf.predict(val[:, None]), task)
+    out["conditioning_fidelity"] = fidelity
     assert data.val_labels is not None and data.train_labels is not None
-    out["conditioning_fidelity"] = {
-        "classifier": clf.name,
-        "accuracy_on_generated": float((pred == labels).mean()),
-        "per_label": {lab: float((pred[labels == i] == i).mean()) if (labels == i).any()
-                      else None for i, lab in enumerate(gen.labels)},
-        "accuracy_on_real_val": float((real_pred == data.val_labels).mean())}
     m = min(tstr_n, len(fake))
     real_idx = pick_like(data.train_labels, labels[:m], rng)
     k = len(gen.labels)
@@ -339,10 +333,123 @@ def _class_figures(data: Any, gen: Any, fake: np.ndarray, labels: np.ndarray,
         "probe": "SmallCNN (3 conv stages 16-32-64, 20 epochs Adam 2e-3, no augmentation)",
         "images_per_arm": m, "seeds": list(TSTR_SEEDS),
         "auc_real": real_auc, "auc_synthetic": syn_auc,
+        "auc": "binary AUC of the last class" if task == "binary-class" else
+               f"mean one-vs-rest AUC over the {k} classes",
         "auc_real_per_seed": aucs["real"], "auc_synthetic_per_seed": aucs["synthetic"],
         "ratio": syn_auc / real_auc if real_auc > 0 else None,
         "tested_on": f"real val ({len(val)} images)"}
     return out
+
+
+Judged = tuple[str, dict[str, np.ndarray], dict[str, Any], str]
+
+
+def _medmnist_judge(data: Any, gen: Any, fake: np.ndarray, labels: np.ndarray,
+                    train: np.ndarray, val: np.ndarray) -> Judged:
+    """(feature description, features of fake / train / val, conditioning fidelity, MedMNIST
+    task type) from the bundled classifier ``radlens-<dataset>`` on 28-px images in [0, 1]."""
+    from radlens.metrics import medmnist as mm
+    from radlens.models import medmnist
+
+    clf = medmnist.load(f"radlens-{data.dataset}")
+    task = clf.task_type
+    feats = {name: _medmnist_features(clf, x) for name, x in
+             (("fake", fake), ("train", train), ("val", val))}
+    pred = mm.predictions(clf.predict(fake[:, None]), task)
+    real_pred = mm.predictions(clf.predict(val[:, None]), task)
+    fidelity = {
+        "classifier": clf.name,
+        "accuracy_on_generated": float((pred == labels).mean()),
+        "per_label": {lab: float((pred[labels == i] == i).mean()) if (labels == i).any()
+                      else None for i, lab in enumerate(gen.labels)},
+        "accuracy_on_real_val": float((real_pred == data.val_labels).mean())}
+    return (f"{clf.name} (MedViT-hybrid) global-average-pooled last feature map, 64-d",
+            feats, fidelity, task)
+
+
+def cxr_pass(loaded: Any, x: np.ndarray, batch: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """(global-average-pooled last feature map (N, C) float64, calibrated probabilities
+    (N, L)) of a bundled chest classifier (`radlens.models.registry.load`) on grey images
+    (N, S, S) in [0, 1], air dark, resized whole to its input side (bilinear, antialiased)."""
+    from radlens.tasks.batched import forward
+
+    feats, probs = [], []
+    side = (loaded.size, loaded.size)
+    for s in range(0, len(x), batch):
+        xb = torch.from_numpy(np.asarray(x[s:s + batch], np.float32))[:, None]
+        xb = F.interpolate(xb, size=side, mode="bilinear", align_corners=False,
+                           antialias=True).clamp(0, 1)
+        fmap, p, _ = forward(loaded, xb)
+        feats.append(fmap.mean((2, 3)).float().numpy())
+        probs.append(p)
+    return np.concatenate(feats).astype(np.float64), np.concatenate(probs)
+
+
+def _cxr_judge(data: Any, gen: Any, fake: np.ndarray, labels: np.ndarray,
+               train: np.ndarray, val: np.ndarray) -> Judged:
+    """The `_medmnist_judge` figures for Kermany chest films from the bundled paediatric chest
+    classifier of ``kermany.json``: its pooled features, and fidelity as normal vs pneumonia
+    (the finding the classifier has) called at its stored threshold."""
+    from radlens.metrics.classification import auroc, threshold_youden
+    from radlens.models.registry import load
+    from radlens.synth.data import kermany_table
+
+    spec = kermany_table()["classifier"]
+    clf = load(spec["name"])
+    j, pop = clf.labels.index(spec["label"]), spec["population"]
+    thr = clf.threshold(spec["label"], population=pop)
+    feats, score = {}, {}
+    for name, x in (("fake", fake), ("train", train), ("val", val)):
+        feats[name], probs = cxr_pass(clf, x)
+        score[name] = clf.population_probabilities(probs, pop)[:, j]
+    wants = np.array([bool(c["pneumonia"]) for c in kermany_table()["classes"]])
+    ok = (score["fake"] >= thr) == wants[labels]
+    ok_real = (score["val"] >= thr) == wants[data.val_labels]
+    pos = [n for n, w in zip(gen.labels, wants, strict=True) if w]
+    # the stored threshold was fitted at full resolution: refit on real films at this side
+    thr64 = threshold_youden(wants[data.train_labels].astype(float), score["train"])
+    ok64 = (score["fake"] >= thr64) == wants[labels]
+    ok64_real = (score["val"] >= thr64) == wants[data.val_labels]
+    kind = clf.card["thresholds"][spec["label"]].get("default", "youden")
+    fidelity = {
+        "classifier": clf.info.name, "label": spec["label"], "threshold": thr,
+        "threshold_kind": kind,
+        "definition": f"{clf.info.name}'s calibrated {spec['label']} probability on the image "
+                      f"resized to {clf.size} px, called at its stored {kind} threshold "
+                      f"({thr:.4f}; {pop} thresholds where the card has them): a generated "
+                      f"image of class {', '.join(repr(n) for n in pos)} counts as recovered "
+                      f"when called {spec['label']}, any other class when not; bacterial vs "
+                      "viral is not checked (the classifier has no such label)",
+        "accuracy_on_generated": float(ok.mean()),
+        "per_label": _per_label(ok, labels, gen.labels),
+        "accuracy_on_real_val": float(ok_real.mean()),
+        "per_label_real_val": _per_label(ok_real, data.val_labels, gen.labels),
+        "auroc_real_val": auroc(wants[data.val_labels].astype(float), score["val"]),
+        "at_side_threshold": {
+            "threshold": thr64,
+            "fitted_on": f"real training films at {data.side} px (Youden), not validation",
+            "accuracy_on_generated": float(ok64.mean()),
+            "per_label": _per_label(ok64, labels, gen.labels),
+            "accuracy_on_real_val": float(ok64_real.mean()),
+            "per_label_real_val": _per_label(ok64_real, data.val_labels, gen.labels)},
+        "real_val_note": "the validation patients are the classifier's own held-out Kermany "
+                         "patients (same split), but its threshold and calibration were fitted "
+                         "on that validation set at its full input resolution; on films "
+                         "reduced to the generator's side and enlarged again it calls more "
+                         "normal films Pneumonia: compare each class with its "
+                         "per_label_real_val figure, not with 1, or use at_side_threshold"}
+    c = feats["fake"].shape[1]
+    described = (f"{clf.info.name} (EfficientNet-Lite0) global-average-pooled last feature "
+                 f"map, {c}-d, images resized to {clf.size} px; few images for {c}-d: FD is "
+                 "biased upward, compare it only with the floor beside it")
+    return described, feats, fidelity, "binary-class" if len(gen.labels) == 2 else "multi-class"
+
+
+def _per_label(ok: np.ndarray, labels: np.ndarray, names: tuple[str, ...]
+               ) -> dict[str, float | None]:
+    """Share of True in bool `ok` (N,) per class of `labels` (N,) (None: class absent)."""
+    return {n: float(ok[labels == i].mean()) if (labels == i).any() else None
+            for i, n in enumerate(names)}
 
 
 def _mask_figures(data: Any, fake: np.ndarray, cond: np.ndarray, train: np.ndarray,
@@ -405,6 +512,12 @@ def format_report(r: dict[str, Any]) -> str:
         lines.append(f"  conditioning fidelity ({c['classifier']}): "
                      f"{c['accuracy_on_generated']:.3f} of generated images get the "
                      f"requested label (real val accuracy {c['accuracy_on_real_val']:.3f})")
+        if "at_side_threshold" in c:
+            t = c["at_side_threshold"]
+            lines.append(f"    at a threshold refit at the generator's side "
+                         f"({t['threshold']:.4f}): {t['accuracy_on_generated']:.3f} (real val "
+                         f"{t['accuracy_on_real_val']:.3f}); real-val AUROC "
+                         f"{c['auroc_real_val']:.3f}")
     else:
         lines.append(f"  conditioning fidelity ({c['segmenter']}): Dice "
                      f"{c['dice_generated_vs_condition_mean']:.3f} generated vs condition "

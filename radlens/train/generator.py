@@ -44,7 +44,8 @@ NOT_FOR = [
     "Diagnosis, clinical decisions, or any claim about a real patient.",
     "Passing synthetic images off as real data, or as de-identified copies of real images.",
     "Anything beyond the training data's resolution and domain (28-px MedMNIST images; 64-px "
-    "adult frontal chest films from one public collection).",
+    "chest films: adult frontal films from one public collection, or paediatric films of the "
+    "Kermany set; the card's training data says which).",
 ]
 
 
@@ -52,8 +53,9 @@ NOT_FOR = [
 class GeneratorConfig:
     """Settings of one generator run (each has a ``radlens train generator`` flag).
 
-    `data`: ``medmnist:FILE.npz`` or ``covid:FOLDER`` (`radlens.synth.data`); `size`: side of
-    chest films (MedMNIST: the file's side); `widths`: UNet block widths (empty: the default
+    `data`: ``medmnist:FILE.npz``, ``kermany:FOLDER`` (class labels) or ``covid:FOLDER``
+    (lung masks) (`radlens.synth.data`); `size`: side of chest films in px (MedMNIST: the
+    file's side); `widths`: UNet block widths (empty: the default
     of `radlens.synth.model.unet_config`); `batch_size`, `lr` (AdamW, linear warm-up over
     `warmup_steps`, then constant), `ema` (EMA decay, warmed up as min(ema, (1+k)/(10+k)));
     `time_budget`: minutes of training in total (0: none); `max_steps`; `p_uncond`: label
@@ -89,11 +91,14 @@ class GeneratorConfig:
         return d
 
 
-def _tensors(cfg: GeneratorConfig) -> tuple[Any, torch.Tensor, torch.Tensor | None,
-                                              torch.Tensor | None]:
+def _tensors(cfg: GeneratorConfig, progress: bool = False
+             ) -> tuple[Any, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """(GenData, training images (N, 1, S, S) in [-1, 1], class labels (N,) int64 or None,
+    masks (N, 1, S, S) in {-1, 1} or None); chest films decoded into ``<out>/cache-*.npz``
+    with a progress bar when `progress`."""
     from radlens.synth.data import load
 
-    data = load(cfg.data, cfg.size, Path(cfg.out) / "cache", progress=False)
+    data = load(cfg.data, cfg.size, Path(cfg.out) / "cache", progress=progress)
     x = torch.from_numpy(data.train_images.astype(np.float32) / 127.5 - 1.0)[:, None]
     y = None if data.train_labels is None else torch.from_numpy(data.train_labels)
     m = None if data.train_masks is None else (
@@ -155,7 +160,7 @@ def train(cfg: GeneratorConfig, resume: bool = False, progress: bool = True) -> 
     set_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     out.mkdir(parents=True, exist_ok=True)
-    data, x, y, m = _tensors(cfg)
+    data, x, y, m = _tensors(cfg, progress)
     card = _card_skeleton(cfg, data)
     net = build_unet(card["architecture"]["config"])
     ema = copy.deepcopy(net).requires_grad_(False)
