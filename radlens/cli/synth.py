@@ -53,7 +53,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "and with images generated from the warped masks).")
     e.add_argument("--model", required=True, help="generator name, card path or run folder")
     e.add_argument("--data", required=True, metavar="SPEC",
-                   help="medmnist:FILE.npz (class models) or covid:FOLDER (mask model)")
+                   help="medmnist:FILE.npz or kermany:FOLDER (class models) or covid:FOLDER "
+                        "(mask model)")
     e.add_argument("-n", type=int, default=0,
                    help="generated images (default: the number of real val images, at most "
                         "512)")
@@ -80,12 +81,13 @@ def add_train_generator(sub: argparse._SubParsersAction) -> None:
     g = sub.add_parser(
         "generator", help="train a conditional diffusion generator (class label or lung mask)",
         description="Train a small conditional diffusion generator (diffusers UNet2DModel, "
-                    "v-prediction, DDIM sampler) on medmnist:FILE.npz (by class) or "
+                    "v-prediction, DDIM sampler) on medmnist:FILE.npz or kermany:FOLDER "
+                    "(by class: Kermany normal / bacterial / viral pneumonia at 64 px) or "
                     "covid:FOLDER (chest films from their lung masks). Time-budgeted; "
                     "--resume continues a run; then exports model.safetensors + model.json "
                     "into --out (radlens train bundle RUN bundles it).")
     g.add_argument("--data", required=True, metavar="SPEC",
-                   help="medmnist:FILE.npz or covid:FOLDER")
+                   help="medmnist:FILE.npz, kermany:FOLDER or covid:FOLDER")
     g.add_argument("--out", required=True, help="run folder")
     g.add_argument("--name", default="radlens-generator", help="model name in the card")
     g.add_argument("--time-budget", type=float, default=15.0, metavar="MIN",
