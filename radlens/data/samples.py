@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -279,3 +281,36 @@ def decode_all(samples: Sequence[Sample], size: int,
         log.warning("%d unreadable image(s) skipped", len(skipped))
     arr = np.stack(images) if images else np.zeros((0, size, size), np.uint8)
     return arr, kept, skipped
+
+
+def decode_cached(samples: Sequence[Sample], size: int, file: Path | None,
+                  progress: bool = True, key: str | None = None
+                  ) -> tuple[np.ndarray, list[int], list[str]]:
+    """`decode_all`, cached in the .npz `file` (written atomically; None: no cache).
+
+    With `key`, a cache file is used only when it was written with the same key (otherwise the
+    samples are decoded again and the file replaced); without, any readable cache file at
+    `file` is used. On a cache hit the files skipped as unreadable are logged by name again.
+    Returns (uint8 images (K, size, size), indices of the K decoded samples, skipped paths).
+    """
+    if file is not None and file.is_file():
+        try:
+            with np.load(file, allow_pickle=False) as z:
+                if key is None or ("key" in z.files and str(z["key"]) == key):
+                    bad = z["skipped"].tolist() if "skipped" in z.files else []
+                    for path in bad:
+                        log.warning("skipping unreadable image %s (cached)", path)
+                    if bad:
+                        log.warning("%d unreadable image(s) skipped", len(bad))
+                    return z["images"], [int(i) for i in z["kept"]], bad
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("ignoring unreadable cache %s (%s)", file, exc)
+    images, kept, skipped = decode_all(samples, size, progress)
+    paths = [path for path, _ in skipped]
+    if file is not None:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = file.with_name(f"{file.stem}.tmp.npz")
+        np.savez(tmp, images=images, kept=np.asarray(kept, dtype=np.int64),
+                 key=np.array(key or ""), skipped=np.array(paths, dtype=str))
+        os.replace(tmp, file)
+    return images, kept, paths

@@ -70,16 +70,6 @@ def warp(x: np.ndarray, theta: np.ndarray, *, mask: bool) -> np.ndarray:
     return arr > 0.5 if mask else np.clip(arr, 0.0, 1.0)
 
 
-def _loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """BCE + soft Dice of the lung logit (N, 1, s, s) upsampled to the mask (N, 1, S, S)."""
-    up = F.interpolate(logits, size=target.shape[-2:], mode="bilinear", align_corners=False)
-    bce = F.binary_cross_entropy_with_logits(up, target)
-    p = torch.sigmoid(up)
-    inter = (p * target).sum((2, 3))
-    dice = 1 - (2 * inter + 1) / (p.sum((2, 3)) + target.sum((2, 3)) + 1)
-    return bce + dice.mean()
-
-
 def train_small_segmenter(images: np.ndarray, masks: np.ndarray,
                           extra: tuple[np.ndarray, np.ndarray] | None = None, *,
                           steps: int = 300, batch: int = 16, lr: float = 2e-3, seed: int = 0,
@@ -90,6 +80,7 @@ def train_small_segmenter(images: np.ndarray, masks: np.ndarray,
     `extra`: added (images, masks) pairs — then half of each batch comes from them. Returns
     the network in eval mode."""
     from radlens.models.segmenter import LungUNet
+    from radlens.train.segmenter import segmentation_loss
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -110,7 +101,7 @@ def train_small_segmenter(images: np.ndarray, masks: np.ndarray,
             y = np.concatenate([masks[i], extra[1][j]])
         xt = torch.from_numpy(np.asarray(x, np.float32))[:, None]
         yt = torch.from_numpy(np.asarray(y, np.float32))[:, None]
-        loss = _loss(net(xt)[:, :1], yt)
+        loss = segmentation_loss(net(xt)[:, :1], yt, torch.ones(len(yt), 1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -134,9 +125,12 @@ def segment_dice(net: torch.nn.Module, images: np.ndarray, masks: np.ndarray,
     return dice(np.concatenate(preds), masks)
 
 
-def _ci(diff: np.ndarray, rng: np.random.Generator, n_boot: int = 2000) -> list[float]:
-    means = [float(diff[rng.integers(0, len(diff), len(diff))].mean()) for _ in range(n_boot)]
-    return [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
+def _ci(diff: np.ndarray) -> list[float]:
+    """95% percentile-bootstrap CI (2,000 resamples of films) of the mean of `diff`."""
+    from radlens.metrics.stats import bootstrap_ci
+
+    est = bootstrap_ci(lambda i: float(diff[i].mean()), len(diff), n_boot=2000)
+    return [est.low, est.high]
 
 
 def mask_guided_augmentation(train_x: np.ndarray, train_m: np.ndarray, val_x: np.ndarray,
@@ -168,7 +162,6 @@ def mask_guided_augmentation(train_x: np.ndarray, train_m: np.ndarray, val_x: np
             d = segment_dice(net, val_x, val_m)
             per_seed[arm].append(d)
             log.info("seed %d, %s: validation Dice %.4f", seed, arm, d.mean())
-    boot = np.random.default_rng(0)
     mean_d = {a: np.mean(per_seed[a], axis=0) for a in arms}
     out: dict[str, Any] = {
         "n_real": n_real, "added_pairs": n_real * per_mask, "seeds": list(seeds),
@@ -178,9 +171,9 @@ def mask_guided_augmentation(train_x: np.ndarray, train_m: np.ndarray, val_x: np
         "gain_over_real": {}}
     for a in arms[1:]:
         diff = mean_d[a] - mean_d["real"]
-        out["gain_over_real"][a] = {"mean": float(diff.mean()), "ci95": _ci(diff, boot)}
+        out["gain_over_real"][a] = {"mean": float(diff.mean()), "ci95": _ci(diff)}
     diff = mean_d["real + generated"] - mean_d["real + warped real"]
-    out["generated_vs_warped_real"] = {"mean": float(diff.mean()), "ci95": _ci(diff, boot)}
+    out["generated_vs_warped_real"] = {"mean": float(diff.mean()), "ci95": _ci(diff)}
     if ceiling:
         net = train_small_segmenter(train_x, train_m, steps=steps, seed=0,
                                     pretrained=pretrained)

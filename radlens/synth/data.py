@@ -28,20 +28,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from radlens.errors import DataError
-
-if TYPE_CHECKING:
-    from radlens.data.samples import Sample
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +177,15 @@ def _kermany(path: Path, size: int, cache: Path | None, progress: bool) -> GenDa
     if len(samples) < len(ds.samples):
         log.warning("%d PNEUMONIA file(s) without a subtype skipped",
                     len(ds.samples) - len(samples))
-    images, kept = _decode_cached(samples, size, cache, progress, path)
+    from radlens.data.samples import decode_cached
+
+    key = hashlib.sha256("|".join([*(s.path for s in samples), str(size)]).encode()
+                         ).hexdigest()[:16]
+    file = None if cache is None else cache.with_name(f"{cache.stem}-kermany-{size}.npz")
+    images, ok, _ = decode_cached(samples, size, file, progress, key)
+    if not ok:
+        raise DataError("no readable images", path)
+    kept = np.asarray(ok, np.int64)
     y = np.asarray(ys, np.int64)[kept]
     side = np.array([assign[samples[i].patient_id] for i in kept])
     names = tuple(str(c["name"]) for c in classes)
@@ -203,40 +207,3 @@ def _kermany(path: Path, size: int, cache: Path | None, progress: bool) -> GenDa
              len(y) - n, size)
     return GenData("class", size, names, images[tr], images[~tr], y[tr], y[~tr],
                    source=source, dataset=str(table["dataset"]))
-
-
-def _decode_cached(samples: Sequence[Sample], size: int, cache: Path | None, progress: bool,
-                   where: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(uint8 films (K, size, size), 0-255 air dark; indices (K,) of the readable `samples`),
-    decoded with `radlens.data.samples.decode_all` or read from
-    ``<cache>-kermany-<size>.npz`` when its key (SHA-256 of the paths and side) matches.
-    `DataError` naming `where` when no image is readable; unreadable ones are skipped with a
-    warning naming each (repeated on a cache hit)."""
-    from radlens.data.samples import decode_all
-
-    key = hashlib.sha256("|".join([*(s.path for s in samples), str(size)]).encode()
-                         ).hexdigest()[:16]
-    file = None if cache is None else cache.with_name(f"{cache.stem}-kermany-{size}.npz")
-    if file is not None and file.is_file():
-        try:
-            with np.load(file, allow_pickle=False) as z:
-                if str(z["key"]) == key:
-                    bad = z["skipped"].tolist()
-                    for p in bad:
-                        log.warning("skipping unreadable image %s (cached)", p)
-                    if bad:
-                        log.warning("%d unreadable image(s) skipped", len(bad))
-                    return z["images"], z["kept"]
-        except (OSError, ValueError, KeyError) as exc:
-            log.warning("ignoring unreadable cache %s (%s)", file, exc)
-    images, kept, skipped = decode_all(samples, size, progress)
-    if not kept:
-        raise DataError("no readable images", where)
-    idx = np.asarray(kept, np.int64)
-    if file is not None:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = file.with_name(f"{file.stem}.tmp.npz")
-        np.savez(tmp, images=images, kept=idx, key=np.array(key),
-                 skipped=np.array([p for p, _ in skipped], dtype=str))
-        os.replace(tmp, file)
-    return images, idx

@@ -23,7 +23,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from radlens.data import spec as data_spec
-from radlens.data.samples import Dataset, decode_all, harmonise
+from radlens.data.samples import Dataset, decode_cached, harmonise
 from radlens.data.splits import split_by_patient
 from radlens.data.transforms import augment_batch
 from radlens.errors import DataError
@@ -47,13 +47,7 @@ class Split:
     """A decoded split: uint8 images (N, S, S), labels/mask (N, L), patient ids, sources."""
 
     def __init__(self, ds: Dataset, size: int, cache: Path | None, progress: bool) -> None:
-        if cache is not None and cache.is_file():
-            z = np.load(cache, allow_pickle=False)
-            self.images, kept = z["images"], list(z["kept"])
-        else:
-            self.images, kept, _ = decode_all(ds.samples, size, progress)
-            if cache is not None:
-                np.savez(cache, images=self.images, kept=np.asarray(kept, dtype=np.int64))
+        self.images, kept, _ = decode_cached(ds.samples, size, cache, progress)
         if not kept:
             raise DataError("no readable images in this split", ds.name)
         samples = [ds.samples[i] for i in kept]

@@ -70,7 +70,10 @@ class SegmenterConfig:
     name: str = "radlens-lungs-lite0"
 
 
-def _loss(logits: torch.Tensor, target: torch.Tensor, have: torch.Tensor) -> torch.Tensor:
+def segmentation_loss(logits: torch.Tensor, target: torch.Tensor, have: torch.Tensor
+                      ) -> torch.Tensor:
+    """BCE + soft Dice of logits (N, C, s, s), upsampled to the targets (N, C, S, S) in [0, 1],
+    over the channels `have` (N, C) marks as annotated."""
     up = F.interpolate(logits, size=target.shape[-2:], mode="bilinear", align_corners=False)
     w = have[:, :, None, None].float()
     bce = F.binary_cross_entropy_with_logits(up, target, reduction="none")
@@ -160,7 +163,7 @@ def train_segmenter(cfg: SegmenterConfig, progress: bool = True) -> Path:
                 twin.set_state(gen.get_state())
                 x = augment_batch(x, gen)
                 y = augment_batch(y, twin, contrast=0, brightness=0, gamma=(1, 1))
-            loss = _loss(model(x.to(device, memory_format=CL)), y.to(device),
+            loss = segmentation_loss(model(x.to(device, memory_format=CL)), y.to(device),
                          torch.from_numpy(hv[idx]).to(device)).float()
             opt.zero_grad(set_to_none=True)
             loss.backward()
